@@ -1,0 +1,135 @@
+"""Shared config defaults, validation and the workdir identity rule.
+
+Experiments build on ``base_config()`` and override a few fields, as in
+score_sde and the flax examples. Every field a family or the trainer reads has
+a default here, so a misspelt ``--config.a.b=...`` override is refused by
+ml_collections (the config is locked) with a "Did you mean" hint.
+"""
+import json
+
+import ml_collections
+
+from genjax.errors import ConfigError
+
+MODES = ("train", "eval", "sample")
+
+# Fields that define *which* experiment a workdir holds. Resuming or
+# evaluating with a config that differs in any of them is refused; the others
+# (run length, logging intervals, evaluation and sampling settings) may change.
+IDENTITY_KEYS = ("family", "model", "data", "optim", "train.batch_size",
+                 "train.seed")
+
+
+def base_config():
+  c = ml_collections.ConfigDict()
+  c.family = ""
+  c.model = ml_collections.ConfigDict()
+  c.data = ml_collections.ConfigDict(dict(
+      name="mnist",
+      offline=True,          # use genjax's offline builder when one exists
+      data_dir=None,         # tfds data dir for catalog datasets
+      train_split="train",
+      eval_split="test",
+      preprocess=["scale_01"],
+      shuffle_buffer=60_000,
+  ))
+  c.train = ml_collections.ConfigDict(dict(
+      batch_size=128,        # global batch, split over all devices
+      num_steps=10_000,
+      seed=0,
+      log_every=100,
+      ckpt_every=1_000,
+      keep_checkpoints=3,
+      sample_every=2_000,    # 0: only at the end
+      eval_every=0,          # 0: only at the end
+      eval_metrics=[],       # metrics run during training (cheap ones)
+      eval_num_examples=1_000,
+      sync_every_step=None,  # None: auto (on for several CPU devices)
+  ))
+  c.optim = ml_collections.ConfigDict(dict(
+      name="adam", lr=1e-3, schedule="constant", warmup_steps=0,
+      decay_steps=None, end_lr_fraction=0.0, b1=0.9, b2=0.999, eps=1e-8,
+      weight_decay=0.0, momentum=0.9, grad_clip=0.0, ema_decay=0.999,
+  ))
+  c.eval = ml_collections.ConfigDict(dict(
+      metrics=[],            # names from the family's eval_metrics
+      batch_size=500,
+      num_examples=None,     # None: the whole split
+      seed=0,
+  ))
+  c.sample = ml_collections.ConfigDict(dict(num=64, use_ema=True, seed=0))
+  return c
+
+
+def parse_arg(arg):
+  """The ``:ARG`` of ``--config FILE:ARG``: nothing or ``smoke``."""
+  if arg in (None, "", "smoke"):
+    return arg or None
+  raise ConfigError(f"Unknown config argument {arg!r}: experiments accept "
+                    "':smoke' (a run of seconds) or nothing.")
+
+
+def shrink_for_smoke(c):
+  """The ``:smoke`` argument: the same experiment, a run of seconds.
+
+  Model sizes are shrunk by each experiment; this shrinks the run itself.
+  """
+  c.train.update(batch_size=16, num_steps=6, log_every=2, ckpt_every=3,
+                 sample_every=0, eval_every=0, eval_num_examples=32)
+  c.data.shuffle_buffer = 1_000
+  c.eval.update(batch_size=16, num_examples=32)
+  c.sample.num = 16
+  return c
+
+
+def lookup(config, dotted):
+  node = config
+  for part in dotted.split("."):
+    node = node[part]
+  return node
+
+
+def to_plain(x):
+  """A JSON-comparable copy (tuples become lists, ConfigDicts dicts)."""
+  return json.loads(json.dumps(x.to_dict() if hasattr(x, "to_dict") else x,
+                               default=str))
+
+
+def identity_diff(old, new):
+  """The identity keys on which two configs (plain dicts) differ."""
+  diffs = []
+  for key in IDENTITY_KEYS:
+    a, b = old, new
+    for part in key.split("."):
+      a = a.get(part) if isinstance(a, dict) else None
+      b = b.get(part) if isinstance(b, dict) else None
+    if to_plain(a) != to_plain(b):
+      if isinstance(a, dict) and isinstance(b, dict):
+        for sub in sorted(set(a) | set(b)):
+          if to_plain(a.get(sub)) != to_plain(b.get(sub)):
+            diffs.append(f"{key}.{sub}: {a.get(sub)!r} -> {b.get(sub)!r}")
+      else:
+        diffs.append(f"{key}: {a!r} -> {b!r}")
+  return diffs
+
+
+def validate(config):
+  """Start-up checks that do not need data or devices."""
+  t = config.train
+  for name in ("batch_size", "num_steps", "log_every", "ckpt_every",
+               "keep_checkpoints"):
+    if not isinstance(t[name], int) or t[name] <= 0:
+      raise ConfigError(f"config.train.{name} must be a positive integer, "
+                        f"got {t[name]!r}.")
+  for name in ("sample_every", "eval_every"):
+    if not isinstance(t[name], int) or t[name] < 0:
+      raise ConfigError(f"config.train.{name} must be an integer >= 0 "
+                        f"(0 means only at the end), got {t[name]!r}.")
+  if not config.family:
+    raise ConfigError("config.family is empty: the experiment file must set "
+                      "it (e.g. 'autoencoder').")
+  if config.optim.lr <= 0:
+    raise ConfigError(f"config.optim.lr must be > 0, got {config.optim.lr}.")
+  if not 0.0 <= config.optim.ema_decay < 1.0:
+    raise ConfigError("config.optim.ema_decay must be in [0, 1), got "
+                      f"{config.optim.ema_decay}.")

@@ -1,0 +1,1 @@
+"""Model families; each folder exposes ``make_family(config) -> Family``."""

@@ -1,0 +1,30 @@
+"""The family contract (DESIGN.md): pure functions built from a config.
+
+    family = make_family(config)
+    state = family.init(rng, example_batch)
+    state, metrics = family.train_step(state, batch)        # the loop jits it
+    values = family.eval_metrics[name](state, batch, rng)    # per-example [B]
+    images = family.sample(state, rng, num, cond=None)       # [num,H,W,C] in [0,1]
+    grids = family.image_grids(state, batch, rng)            # name -> [R,C,H,W,C] in [0,1]
+
+Batches are dicts of global ``jax.Array``s: ``image`` float32 [B,H,W,C] (as
+the data pipeline's preprocessing left it), ``label`` int32 [B], and for
+evaluation ``mask`` float32 [B] (0 for padding). Evaluation metrics return
+one value per example; the loop takes the masked mean over the split. The
+rng passed to evaluation is fixed, so an evaluation is reproducible.
+"""
+import dataclasses
+from typing import Any, Callable, Mapping, Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+  name: str
+  init: Callable[..., Any]
+  train_step: Callable[..., Any]
+  eval_metrics: Mapping[str, Callable[..., Any]]
+  sample: Callable[..., Any]
+  image_grids: Optional[Callable[..., Any]] = None
+  # How the loop turns the model's float images back into [0,1] for pictures
+  # of *data* (e.g. the batch itself); models' own outputs are already [0,1].
+  data_to_unit: Callable[..., Any] = lambda x: x

@@ -1,0 +1,25 @@
+"""Explicit name -> factory tables. No registration by import side effect.
+
+Factories are named as "module:attribute" strings and imported on use, so
+importing genjax stays cheap and one family's dependencies never load for
+another.
+"""
+import importlib
+
+from genjax.errors import unknown_name
+
+FAMILIES = {
+    "autoencoder": "genjax.families.autoencoder.family:make_family",
+}
+
+
+def _resolve(table, kind, name):
+  if name not in table:
+    raise unknown_name(kind, name, table)
+  module, attr = table[name].split(":")
+  return getattr(importlib.import_module(module), attr)
+
+
+def make_family(config):
+  """The family named by ``config.family``, built from the config."""
+  return _resolve(FAMILIES, "family", config.family)(config)

@@ -1,0 +1,392 @@
+"""The one training loop, and the eval and sample modes, for every family.
+
+``train(config, workdir)`` runs the family contract of DESIGN.md under one
+global ``jax.jit`` (batch sharded over all devices, state replicated and
+donated), resumes from the workdir's latest checkpoint, logs, evaluates,
+draws sample grids, saves on SIGTERM/SIGINT and stops on NaN/inf keeping the
+last good checkpoint. ``evaluate`` and ``sample`` restore the latest
+checkpoint of a workdir.
+"""
+import contextlib
+import functools
+import logging
+import os
+import signal
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax import config as config_lib
+from genjax import data as data_lib
+from genjax import registry
+from genjax.errors import ConfigError, TrainingDiverged, WorkdirError, unknown_name
+from genjax.train import checkpoint as ckpt_lib
+from genjax.train import images as images_lib
+from genjax.train import sharding as shard_lib
+from genjax.train import workdir as workdir_lib
+from genjax.train.writer import MetricWriter, read_jsonl
+
+log = logging.getLogger("genjax")
+GRID_BATCH = 32  # test images shown in reconstruction / interpolation grids
+
+
+def resolve(config):
+  """Start-up checks that need no workdir: config, family, data, shapes.
+
+  Returns ``(family, image_shape)``.
+  """
+  config_lib.validate(config)
+  family = registry.make_family(config)
+  shape = tuple(data_lib.image_shape(config.data))
+  want = config.model.get("image_shape")
+  if want is not None and tuple(want) != shape:
+    raise ConfigError(
+        f"Dataset {config.data.name!r} gives images of shape {shape} after "
+        f"preprocessing {list(config.data.preprocess)}, but the model expects "
+        f"{tuple(want)} (config.model.image_shape). Pick a dataset of that "
+        "shape, add a resize op to config.data.preprocess, or set "
+        "config.model.image_shape to match.")
+  return family, shape
+
+
+class _Run:
+  """What every mode sets up: checked config, family, mesh, abstract state."""
+
+  def __init__(self, config, workdir, mode):
+    self.config = config
+    self.family, self.image_shape = resolve(config)
+    self.mesh = shard_lib.make_mesh()
+    shard_lib.check_batch_size(config.train.batch_size, self.mesh)
+    shard_lib.check_batch_size(config.eval.batch_size, self.mesh,
+                               "config.eval.batch_size")
+    self.workdir = workdir_lib.prepare(workdir, config, mode)
+    self.rep = shard_lib.replicated(self.mesh)
+    self.batch_sh = shard_lib.batch_sharding(self.mesh)
+    self.base_rng = jax.random.PRNGKey(config.train.seed)
+    self.example = example_batch(self.image_shape)
+    self.writer = MetricWriter(self.workdir)
+    self.ckpt = ckpt_lib.Checkpointer(self.workdir,
+                                      keep=config.train.keep_checkpoints)
+
+  def abstract_state(self):
+    shapes = jax.eval_shape(self.family.init, self.base_rng, self.example)
+    return shard_lib.replicate_abstract(shapes, self.mesh)
+
+  def fresh_state(self):
+    init = jax.jit(self.family.init, out_shardings=self.rep)
+    return init(self.base_rng, self.example)
+
+  def restore_latest(self):
+    step = self.ckpt.latest_step()
+    if step is None:
+      raise WorkdirError(f"{self.workdir} has no checkpoint yet; train first "
+                         "(--mode train) with the same --workdir.")
+    return self.ckpt.restore(self.abstract_state(), step), step
+
+  def grid_batch(self):
+    n = -(-GRID_BATCH // self.mesh.devices.size) * self.mesh.devices.size
+    it = data_lib.eval_iterator(
+        self.config.data, self.config.data.eval_split, n, num_examples=n,
+        process_index=jax.process_index(), process_count=jax.process_count())
+    return shard_lib.to_global(next(iter(it)), self.mesh)
+
+  def write_pictures(self, state, step, name):
+    """Samples as ``samples/<name>.png``; the family's grids beside them."""
+    cfg = self.config.sample
+    rng = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), step)
+    out = self.sample_fn(state, rng, cfg.num)
+    paths = []
+    if jax.process_index() == 0:
+      paths.append(images_lib.save_grid(
+          np.asarray(jax.device_get(out)),
+          os.path.join(self.workdir, "samples", f"{name}.png")))
+    if self.family.image_grids is not None:
+      grids = self.grids_fn(state, self.grid_batch(), rng)
+      if jax.process_index() == 0:
+        for key, grid in jax.device_get(grids).items():
+          paths.append(images_lib.save_grid(
+              np.asarray(grid),
+              os.path.join(self.workdir, "samples", f"{key}_{name}.png")))
+    return paths
+
+  @functools.cached_property
+  def sample_fn(self):
+    return jax.jit(self.family.sample, static_argnums=2,
+                   out_shardings=self.rep)
+
+  @functools.cached_property
+  def grids_fn(self):
+    return jax.jit(self.family.image_grids, out_shardings=self.rep)
+
+  def evaluate(self, state, names, num_examples, step):
+    """Masked means (and standard errors) of per-example metrics over the split."""
+    names = list(names)
+    for n in names:
+      if n not in self.family.eval_metrics:
+        raise unknown_name(f"eval metric for family {self.config.family!r}", n,
+                           self.family.eval_metrics)
+    if not names:
+      return {}
+    fns = {n: self.family.eval_metrics[n] for n in names}
+
+    def sums(state, batch, rng):
+      mask = batch["mask"]
+      out = {"count": jnp.sum(mask)}
+      for n, f in fns.items():
+        v = f(state, batch, rng).astype(jnp.float32)
+        out[n] = jnp.sum(v * mask)
+        out[n + "/sq"] = jnp.sum(jnp.square(v) * mask)
+      return out
+
+    fn = jax.jit(sums, out_shardings=self.rep)
+    cfg = self.config.eval
+    it = data_lib.eval_iterator(
+        self.config.data, self.config.data.eval_split, cfg.batch_size,
+        num_examples=num_examples, process_index=jax.process_index(),
+        process_count=jax.process_count())
+    total = None
+    key = jax.random.PRNGKey(cfg.seed)
+    from tqdm import tqdm
+    n_total = data_lib.num_eval_examples(self.config.data,
+                                         self.config.data.eval_split,
+                                         num_examples)
+    bar = tqdm(total=n_total, desc=f"eval@{step}", unit="img",
+               disable=jax.process_index() != 0, leave=False, mininterval=2)
+    for i, local in enumerate(it):
+      batch = shard_lib.to_global(local, self.mesh)
+      got = jax.device_get(fn(state, batch, jax.random.fold_in(key, i)))
+      total = got if total is None else {k: total[k] + got[k] for k in total}
+      bar.update(int(got["count"]))
+    bar.close()
+    count = float(total["count"])
+    result = {}
+    for n in names:
+      mean = float(total[n]) / count
+      var = max(float(total[n + "/sq"]) / count - mean * mean, 0.0)
+      result[n] = mean
+      result[n + "_stderr"] = float(np.sqrt(var / max(count - 1.0, 1.0)))
+    result["num_examples"] = int(count)
+    return result
+
+
+def _all_finite(tree):
+  leaves = [x for x in jax.tree.leaves(tree)
+            if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+  if not leaves:
+    return jnp.array(True)
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def example_batch(image_shape):
+  """The batch ``family.init`` sees: parameter shapes never depend on its size."""
+  return {"image": jnp.zeros((1,) + tuple(image_shape), jnp.float32),
+          "label": jnp.zeros((1,), jnp.int32)}
+
+
+def jit_train_step(family, mesh):
+  """The family's step under one global jit: batch sharded, state replicated and donated.
+
+  The step also reports whether the new state is finite, so the loop never
+  checkpoints a NaN state.
+  """
+
+  def guarded_step(state, batch):
+    state, metrics = family.train_step(state, batch)
+    return state, dict(metrics, state_finite=_all_finite(state))
+
+  rep = shard_lib.replicated(mesh)
+  return jax.jit(guarded_step, in_shardings=(rep, shard_lib.batch_sharding(mesh)),
+                 out_shardings=(rep, rep), donate_argnums=0)
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+  """SIGTERM/SIGINT set a flag; the loop saves a checkpoint and exits."""
+  flag = {"signal": None}
+
+  def handler(signum, frame):
+    del frame
+    flag["signal"] = signum
+
+  old = {}
+  if jax.process_index() >= 0 and sys.platform != "win32":
+    try:
+      for s in (signal.SIGTERM, signal.SIGINT):
+        old[s] = signal.signal(s, handler)
+    except ValueError:  # not the main thread (e.g. called from a test thread)
+      old = {}
+  try:
+    yield flag
+  finally:
+    for s, h in old.items():
+      signal.signal(s, h)
+
+
+class Interrupted(Exception):
+  """Raised after a signal-triggered save; launch.py exits with 128 + signal."""
+
+  def __init__(self, signum, step):
+    super().__init__(f"stopped by signal {signum} at step {step}")
+    self.signum, self.step = signum, step
+
+
+def _previous_train_time(workdir):
+  rows = [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+          if "train_time_s" in r]
+  return rows[-1]["train_time_s"] if rows else 0.0
+
+
+def train(config, workdir):
+  """Trains (or resumes) the experiment in ``workdir``; returns the final state."""
+  run = _Run(config, workdir, "train")
+  cfg = config.train
+  b = cfg.batch_size
+  start = run.ckpt.latest_step()
+  if start is not None:
+    state = run.ckpt.restore(run.abstract_state(), start)
+    log.info("Resumed from checkpoint at step %d in %s", start, run.workdir)
+    print(f"genjax: resumed from step {start} ({run.ckpt.directory})",
+          flush=True)
+  else:
+    start = 0
+    state = run.fresh_state()
+  sync = cfg.sync_every_step
+  if sync is None:
+    sync = jax.default_backend() == "cpu" and jax.device_count() > 1
+
+  step_fn = jit_train_step(run.family, run.mesh)
+  it = data_lib.train_iterator(
+      config.data, b, seed=cfg.seed, start_step=start,
+      process_index=jax.process_index(), process_count=jax.process_count())
+  from tqdm import tqdm
+  bar = tqdm(total=cfg.num_steps, initial=start, unit="step", desc="train",
+             disable=jax.process_index() != 0,
+             mininterval=1 if sys.stderr.isatty() else 30)
+  train_time = _previous_train_time(run.workdir)
+  sums, n_summed = {}, 0
+  if start >= cfg.num_steps:
+    print(f"genjax: {run.workdir} is already trained to step {start} "
+          f"(config.train.num_steps={cfg.num_steps}); nothing to do. Raise "
+          "--config.train.num_steps to train longer.", flush=True)
+
+  def check(step, metrics):
+    """Host copy of a step's metrics; stops on NaN/inf (lagging one step)."""
+    nonlocal sums, n_summed
+    host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    finite = host.pop("state_finite") > 0.5
+    bad = [k for k, v in host.items() if not np.isfinite(v)]
+    if bad or not finite:
+      run.ckpt.wait()
+      what = ", ".join(bad) if bad else "the parameters"
+      raise TrainingDiverged(
+          f"Training diverged: {what} became NaN/inf at step {step}. Stopped "
+          f"without saving; the last good checkpoint (step "
+          f"{run.ckpt.latest_step()}) is kept in {run.ckpt.directory}. Lower "
+          "--config.optim.lr, set --config.optim.grad_clip, or check the data, "
+          "then re-run to resume from that checkpoint.")
+    for k, v in host.items():
+      sums[k] = sums.get(k, 0.0) + v
+    n_summed += 1
+    return host
+
+  compiled, compile_s, pending = None, None, None
+  t_log, steps_since_log = time.perf_counter(), 0
+  try:
+    with _stop_on_signals() as stop:
+      for step in range(start, cfg.num_steps):
+        batch = shard_lib.to_global(next(it), run.mesh)
+        if compiled is None:
+          t0 = time.perf_counter()
+          compiled = step_fn.lower(state, batch).compile()
+          compile_s = time.perf_counter() - t0
+          log.info("train step compiled in %.1fs", compile_s)
+          t_log = time.perf_counter()
+        state, metrics = compiled(state, batch)
+        if sync:
+          jax.block_until_ready(metrics)
+        if pending is not None:
+          check(*pending)
+        done = step + 1
+        steps_since_log += 1
+        pending = (done, metrics)
+        is_last = done == cfg.num_steps
+        at = lambda every: every and done % every == 0
+        boundary = (at(cfg.log_every) or at(cfg.ckpt_every) or
+                    at(cfg.sample_every) or at(cfg.eval_every) or is_last or
+                    stop["signal"] is not None)
+        if not boundary:
+          bar.update(1)
+          continue
+        t_boundary = time.perf_counter()
+        logged = False
+        check(*pending)
+        pending = None
+        bar.update(1)
+        if at(cfg.log_every) or is_last:
+          now = time.perf_counter()
+          dt = now - t_log
+          train_time += dt
+          row = {k: v / n_summed for k, v in sums.items()}
+          row.update(images_per_sec=steps_since_log * b / dt,
+                     images_seen=done * b, train_time_s=train_time)
+          if compile_s is not None:
+            row["compile_s"], compile_s = compile_s, None
+          run.writer.write(done, row)
+          bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4g}",
+                          img_s=f"{row['images_per_sec']:.0f}")
+          sums, n_summed, steps_since_log = {}, 0, 0
+          logged = True
+        if at(cfg.ckpt_every) or is_last or stop["signal"] is not None:
+          run.ckpt.save(done, state)
+        if at(cfg.sample_every) or is_last:
+          run.write_pictures(state, done, f"step_{done}")
+        if (at(cfg.eval_every) or is_last) and cfg.eval_metrics:
+          res = run.evaluate(state, cfg.eval_metrics, cfg.eval_num_examples,
+                             done)
+          run.writer.write(done, res, prefix="eval/")
+        if stop["signal"] is not None:
+          run.ckpt.wait()
+          raise Interrupted(stop["signal"], done)
+        # Checkpoints, pictures and evaluation do not count as training time.
+        t_log = (time.perf_counter() if logged else
+                 t_log + time.perf_counter() - t_boundary)
+  finally:
+    bar.close()
+    run.ckpt.close()
+    run.writer.close()
+  return state
+
+
+def evaluate(config, workdir):
+  """Computes ``config.eval.metrics`` for the latest checkpoint; appends to metrics.jsonl."""
+  run = _Run(config, workdir, "eval")
+  names = list(config.eval.metrics)
+  for n in names:  # fail before restoring anything
+    if n not in run.family.eval_metrics:
+      raise unknown_name(f"eval metric for family {config.family!r}", n,
+                         run.family.eval_metrics)
+  if not names:
+    raise ConfigError("config.eval.metrics is empty; name the metrics to "
+                      f"compute, from: {', '.join(sorted(run.family.eval_metrics))}.")
+  state, step = run.restore_latest()
+  t0 = time.perf_counter()
+  res = run.evaluate(state, names, config.eval.num_examples, step)
+  res["eval_time_s"] = time.perf_counter() - t0
+  res["split"] = config.data.eval_split
+  run.writer.write(step, {k: v for k, v in res.items() if k != "split"},
+                   prefix="eval/")
+  run.ckpt.close()
+  run.writer.close()
+  return dict(res, step=step)
+
+
+def sample(config, workdir):
+  """Writes ``samples/sample_<step>.png`` (and the family's grids) from the latest checkpoint."""
+  run = _Run(config, workdir, "sample")
+  state, step = run.restore_latest()
+  paths = run.write_pictures(state, step, f"sample_{step}")
+  run.ckpt.close()
+  return paths

@@ -1,0 +1,39 @@
+"""Training state shared by single-objective families.
+
+Everything that changes during training lives here (parameters, optimiser
+state, EMA parameters, the step counter, the base RNG key and any mutable
+model collections such as batch statistics), so a restored state continues
+exactly. The RNG for step k is ``fold_in(rng, k)`` (see ``step_rng``).
+"""
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array            # int32 scalar: number of updates applied so far
+  params: Any
+  opt_state: Any
+  ema_params: Any            # exponential moving average of params (or None)
+  rng: jax.Array             # base key (raw uint32[2]); never advanced in place
+  model_state: Any = flax.struct.field(default_factory=dict)  # e.g. batch_stats
+
+
+def step_rng(base_rng, step):
+  """The key for step ``step``: fold_in(base, step), so a resume draws the same numbers."""
+  return jax.random.fold_in(base_rng, step)
+
+
+def create_train_state(rng, params, optimizer, *, ema=True, model_state=None):
+  """A fresh state; ``rng`` becomes the base key of every later step."""
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      params=params,
+      opt_state=optimizer.init(params),
+      ema_params=jax.tree.map(jnp.copy, params) if ema else None,
+      rng=jnp.asarray(rng, jnp.uint32),
+      model_state=model_state if model_state is not None else {},
+  )

@@ -1,0 +1,75 @@
+"""Workdir conventions: refuse what would clobber another run, record the config.
+
+<workdir>/config.json      the resolved config of the run
+<workdir>/checkpoints/     orbax
+<workdir>/metrics.jsonl    one JSON object per logged step
+<workdir>/tb/              TensorBoard events
+<workdir>/samples/         step_<N>.png, sample_<step>.png, other grids
+"""
+import json
+import os
+import tempfile
+
+from genjax import config as config_lib
+from genjax.errors import WorkdirError
+
+
+def config_path(workdir):
+  return os.path.join(workdir, "config.json")
+
+
+def _check_writable(workdir):
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=workdir, prefix=".write_test"):
+      pass
+  except OSError as e:
+    raise WorkdirError(
+        f"The workdir {workdir!r} cannot be written ({e.strerror or e}). "
+        "Choose a directory you can write to with --workdir.") from None
+
+
+def prepare(workdir, config, mode):
+  """Checks ``workdir`` for ``mode`` and (for training) records the config.
+
+  A workdir whose config.json names a different experiment (see
+  ``config.IDENTITY_KEYS``) is refused for every mode; nothing in it is
+  touched. Evaluation and sampling need an existing run.
+  """
+  if not workdir:
+    raise WorkdirError("No --workdir given: every run needs one, e.g. "
+                       "--workdir runs/vae_mnist. Re-running the same command "
+                       "resumes from it.")
+  workdir = os.path.abspath(workdir)
+  path = config_path(workdir)
+  new = config_lib.to_plain(config)
+  if os.path.exists(path):
+    try:
+      with open(path) as f:
+        old = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+      raise WorkdirError(
+          f"{path} exists but cannot be read as JSON ({e}); this workdir may "
+          "belong to something else. Use another --workdir.") from None
+    diffs = config_lib.identity_diff(old, new)
+    if diffs:
+      raise WorkdirError(
+          f"The workdir {workdir} holds a different experiment; refusing to "
+          f"touch it. Its config differs in: {'; '.join(diffs[:8])}"
+          f"{' ...' if len(diffs) > 8 else ''}. Use a new --workdir for a new "
+          "experiment, or the same config to resume it.")
+  elif mode != "train":
+    raise WorkdirError(
+        f"--mode {mode} needs a trained run, but {workdir} has no config.json. "
+        "Train first with --mode train and the same --workdir.")
+  elif os.path.isdir(workdir) and os.listdir(workdir):
+    raise WorkdirError(
+        f"The workdir {workdir} is not empty and holds no genjax run "
+        f"(no config.json); refusing to write into it. Use a new --workdir.")
+  _check_writable(workdir)
+  if mode == "train":
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(new, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+  return workdir
