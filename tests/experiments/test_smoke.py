@@ -1,0 +1,59 @@
+"""Every experiment config: a `:smoke` run end to end, then a resume, eval and sample."""
+import json
+import os
+
+import pytest
+
+from genjax import main
+from tests.helpers import experiment_files, load_config
+
+EXPERIMENTS = experiment_files()
+
+
+def test_there_are_experiments():
+  assert "experiments/autoencoder/vae_mnist.py" in EXPERIMENTS
+
+
+def _run_smoke(path, workdir):
+  config = load_config(path)
+  if config.data.offline:
+    return main.run(config, workdir, "train"), config
+  import tensorflow_datasets as tfds
+  with tfds.testing.mock_data(num_examples=64):
+    return main.run(config, workdir, "train"), config
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS)
+def test_docstring_holds_command(path):
+  text = open(path).read()
+  assert f"python launch.py --config {path}" in text
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS)
+def test_smoke_train_resume_eval_sample(path, tmp_path):
+  wd = str(tmp_path / "run")
+  state, config = _run_smoke(path, wd)
+  steps = config.train.num_steps
+  assert int(state.step) == steps
+  rows = [json.loads(l) for l in open(os.path.join(wd, "metrics.jsonl"))]
+  train_rows = [r for r in rows if "loss" in r]
+  assert [r["step"] for r in train_rows][-1] == steps
+  assert all(r["images_per_sec"] > 0 for r in train_rows)
+  assert os.path.exists(os.path.join(wd, "samples", f"step_{steps}.png"))
+  assert os.listdir(os.path.join(wd, "tb"))
+  assert json.load(open(os.path.join(wd, "config.json")))["family"] == config.family
+
+  # Resume: a longer run continues from the last checkpoint.
+  longer = load_config(path)
+  longer.unlock()
+  longer.train.num_steps = steps + 3
+  longer.lock()
+  if config.data.offline:
+    state = main.run(longer, wd, "train")
+    assert int(state.step) == steps + 3
+    res = main.run(longer, wd, "eval")
+    assert res["step"] == steps + 3
+    assert all(k in res for k in longer.eval.metrics)
+    paths = main.run(longer, wd, "sample")
+    assert os.path.exists(os.path.join(wd, "samples", f"sample_{steps + 3}.png"))
+    assert all(os.path.exists(p) for p in paths)

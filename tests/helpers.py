@@ -1,0 +1,48 @@
+"""Helpers shared by the end-to-end tests."""
+import importlib.util
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPERIMENTS = os.path.join(ROOT, "experiments")
+
+
+def experiment_files():
+  out = []
+  for family in sorted(os.listdir(EXPERIMENTS)):
+    folder = os.path.join(EXPERIMENTS, family)
+    if os.path.isdir(folder):
+      out += [os.path.join("experiments", family, f)
+              for f in sorted(os.listdir(folder))
+              if f.endswith(".py") and not f.startswith("_")]
+  return out
+
+
+def load_config(rel_path, arg="smoke"):
+  """``get_config(arg)`` of an experiment file, as launch.py would load it."""
+  path = os.path.join(ROOT, rel_path)
+  spec = importlib.util.spec_from_file_location("exp_" + os.path.basename(path)[:-3], path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(arg)
+  config.lock()
+  return config
+
+
+def run_cli(args, env=None, timeout=300):
+  """Runs ``launch.py`` in a subprocess; returns CompletedProcess (text)."""
+  full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu")
+  full_env.update(env or {})
+  return subprocess.run([sys.executable, os.path.join(ROOT, "launch.py")] + args,
+                        cwd=ROOT, env=full_env, capture_output=True, text=True,
+                        timeout=timeout)
+
+
+def run_python(code, env=None, timeout=300):
+  """Runs a Python snippet in a fresh interpreter (e.g. with N simulated devices)."""
+  full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu",
+                  PYTHONPATH=ROOT)
+  full_env.update(env or {})
+  return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full_env,
+                        capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,37 @@
+"""1 device vs 8 simulated CPU devices: same global batch, same loss and parameters."""
+import json
+
+import numpy as np
+
+from tests.helpers import run_python
+
+SCRIPT = r'''
+import json, jax, numpy as np
+from genjax import main
+from tests.helpers import load_config
+c = load_config("experiments/autoencoder/vae_mnist.py")
+c.unlock(); c.train.update(num_steps=5, batch_size=16, log_every=1); c.lock()
+state = main.run(c, "{wd}", "train")
+rows = [json.loads(l) for l in open("{wd}/metrics.jsonl") if '"loss"' in l]
+leaves = [np.asarray(x).ravel().tolist() for x in jax.tree.leaves(jax.device_get(state.params))]
+print("RESULT" + json.dumps(dict(devices=jax.device_count(),
+      losses=[r["loss"] for r in rows], params=leaves)))
+'''
+
+
+def _run(wd, n):
+  env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
+  proc = run_python(SCRIPT.replace("{wd}", wd), env=env)
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][-1]
+  return json.loads(line[len("RESULT"):])
+
+
+def test_eight_devices_match_one(tmp_path):
+  one = _run(str(tmp_path / "one"), 1)
+  eight = _run(str(tmp_path / "eight"), 8)
+  assert one["devices"] == 1 and eight["devices"] == 8
+  assert len(one["losses"]) == 5
+  np.testing.assert_allclose(one["losses"], eight["losses"], rtol=1e-5)
+  for a, b in zip(one["params"], eight["params"]):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
