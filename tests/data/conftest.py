@@ -1,0 +1,47 @@
+"""Fixtures for the data tests: offline MNIST, and a guard against downloads.
+
+The offline MNIST builder is prepared in the default data dir
+(``$GENJAX_DATA_DIR`` or ``~/.cache/genjax/tfds``), shared with the other
+tests: preparing it takes ~15 s, once per machine.
+"""
+import socket
+
+import pytest
+
+from genjax.data import builders
+from genjax.data._tf import tfds
+from genjax.data.sources import fashion_mnist_dir
+from genjax.errors import DataError
+
+
+@pytest.fixture
+def fashion_mnist():
+  """Skips the test when Debian's Fashion-MNIST files are absent."""
+  try:
+    return fashion_mnist_dir()
+  except DataError:
+    pytest.skip("Fashion-MNIST's IDX files are not installed "
+                "(apt-get install dataset-fashion-mnist, or set "
+                "GENJAX_FASHION_MNIST_DIR)")
+
+
+@pytest.fixture(scope="session")
+def mnist_builder():
+  return builders.get_builder("mnist")
+
+
+@pytest.fixture
+def no_downloads(monkeypatch):
+  """Fails the test if anything tries the network, a tfds download or GCS."""
+  def refuse(*args, **kwargs):
+    raise AssertionError(f"network access attempted: {args!r} {kwargs!r}")
+
+  monkeypatch.setattr(socket.socket, "connect", refuse)
+  monkeypatch.setattr(socket, "create_connection", refuse)
+  monkeypatch.setattr(socket, "getaddrinfo", refuse)
+  manager = tfds.download.DownloadManager
+  for name in ("download", "download_and_extract", "download_kaggle_data"):
+    monkeypatch.setattr(manager, name, refuse)
+  gcs = tfds.core.utils.gcs_utils
+  for name in ("exists", "download_gcs_dataset", "download_gcs_folder"):
+    monkeypatch.setattr(gcs, name, refuse)

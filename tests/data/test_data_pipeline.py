@@ -1,0 +1,156 @@
+"""Train / eval pipelines on offline MNIST, and on cifar10 under mock_data."""
+import itertools
+
+import ml_collections
+import numpy as np
+import pytest
+
+from genjax.data import pipeline
+from genjax.data._tf import tfds
+from genjax.errors import ConfigError
+
+# The 10k test split keeps these tests fast.
+SMALL = dict(name="mnist", train_split="test", shuffle_buffer=500)
+
+
+def _take(iterator, n):
+  return list(itertools.islice(iterator, n))
+
+
+def _assert_same_batches(a, b):
+  assert len(a) == len(b)
+  for x, y in zip(a, b):
+    assert x.keys() == y.keys()
+    for k in x:
+      np.testing.assert_array_equal(x[k], y[k])
+
+
+@pytest.fixture(autouse=True)
+def _prepared(mnist_builder):
+  del mnist_builder  # Prepares offline MNIST once (a no-op when it exists).
+
+
+def test_from_config_accepts_configdict_and_kwargs():
+  cfg = ml_collections.ConfigDict(dict(
+      name="mnist", offline=True, data_dir=None, train_split="train",
+      eval_split="test", preprocess=["scale_01"], shuffle_buffer=100))
+  assert pipeline.from_config(cfg) == pipeline.from_config(
+      None, name="mnist", preprocess="scale_01", shuffle_buffer=100)
+  with pytest.raises(ConfigError, match="shufle_buffer"):
+    pipeline.from_config(dict(name="mnist", shufle_buffer=3))
+  with pytest.raises(ConfigError, match="Unknown preprocessing op 'scale'"):
+    pipeline.from_config(dict(name="mnist", preprocess=["scale"]))
+
+
+def test_shapes_and_dtypes():
+  cfg = dict(SMALL, preprocess=["resize(32)", "flip_lr", "scale_pm1"])
+  assert pipeline.image_shape(cfg) == (32, 32, 1)
+  assert pipeline.num_classes(cfg) == 10
+  batch = next(pipeline.train_iterator(cfg, 16, seed=0))
+  assert set(batch) == {"image", "label"}
+  assert batch["image"].shape == (16, 32, 32, 1)
+  assert batch["image"].dtype == np.float32
+  assert -1 <= batch["image"].min() < batch["image"].max() <= 1
+  assert batch["label"].shape == (16,) and batch["label"].dtype == np.int32
+
+
+def test_without_value_op_the_model_sees_float_pixels():
+  batch = next(pipeline.train_iterator(SMALL, 8, seed=0))
+  assert batch["image"].dtype == np.float32 and batch["image"].max() == 255
+
+
+def test_deterministic_resume_across_an_epoch_boundary():
+  cfg = dict(SMALL, preprocess=["flip_lr", "binarize_dynamic"])
+  k = 160  # 10k examples / 64 = 156.25 batches per epoch.
+  fresh = _take(pipeline.train_iterator(cfg, 64, seed=7), k + 4)
+  resumed = _take(pipeline.train_iterator(cfg, 64, seed=7, start_step=k), 4)
+  _assert_same_batches(fresh[k:], resumed)
+  # Epochs are reshuffled, and another seed gives other batches.
+  assert not np.array_equal(fresh[0]["label"], fresh[157]["label"])
+  other = next(pipeline.train_iterator(cfg, 64, seed=8))
+  assert not np.array_equal(fresh[0]["label"], other["label"])
+
+
+def _fingerprints(batches, key="image"):
+  rows = np.concatenate([b[key] for b in batches])
+  if "mask" in batches[0]:
+    rows = rows[np.concatenate([b["mask"] for b in batches]) == 1]
+  return [r.tobytes() for r in rows]
+
+
+def test_process_shards_are_disjoint_and_cover_the_split():
+  cfg = dict(SMALL, shuffle_buffer=0)
+  shards = [_fingerprints(_take(pipeline.train_iterator(
+      cfg, 400, seed=0, process_index=p, process_count=2), 25))
+            for p in range(2)]
+  assert all(len(s) == 5000 for s in shards)
+  everything = _fingerprints(list(pipeline.eval_iterator(cfg, "test", 500)))
+  assert sorted(shards[0] + shards[1]) == sorted(everything)
+  assert len(set(shards[0]) & set(shards[1])) < 20  # A few duplicate digits.
+  with pytest.raises(ConfigError, match="multiple of the number of processes"):
+    pipeline.train_iterator(cfg, 401, seed=0, process_count=2)
+
+
+@pytest.mark.parametrize("process_count", [1, 3])
+def test_eval_iterator_pads_with_a_mask(process_count):
+  cfg = dict(SMALL, preprocess=["scale_01"])
+  num = 1000
+  assert pipeline.num_eval_examples(cfg, "test", num) == num
+  assert pipeline.num_eval_examples(cfg, "test") == 10_000
+  per_process = []
+  for p in range(process_count):
+    batches = list(pipeline.eval_iterator(
+        cfg, "test", 90 * process_count, num_examples=num, process_index=p,
+        process_count=process_count))
+    for b in batches:
+      assert b["image"].shape == (90, 28, 28, 1) and b["mask"].shape == (90,)
+      assert b["mask"].dtype == np.float32
+      assert (b["image"][b["mask"] == 0] == 0).all()
+    masks = np.concatenate([b["mask"] for b in batches])
+    assert masks.tolist() == sorted(masks.tolist(), reverse=True)
+    per_process.append((len(batches), masks.sum()))
+  assert len({n for n, _ in per_process}) == 1  # Same number of batches.
+  assert sum(real for _, real in per_process) == num
+
+
+def test_eval_is_fixed_and_skips_augmentation():
+  cfg = dict(SMALL, preprocess=["flip_lr", "binarize_dynamic"])
+  first = list(pipeline.eval_iterator(cfg, None, 1000, num_examples=2000))
+  again = list(pipeline.eval_iterator(cfg, None, 1000, num_examples=2000))
+  _assert_same_batches(first, again)
+  raw = list(pipeline.eval_iterator(SMALL, None, 1000, num_examples=2000))
+  # Binarised with p = x / 255 and never flipped: 0 and 255 stay exact.
+  for b, r in zip(first, raw):
+    assert ((b["image"] == 0) | (b["image"] == 1)).all()
+    assert (b["image"][r["image"] == 0] == 0).all()
+    assert (b["image"][r["image"] == 255] == 1).all()
+    np.testing.assert_array_equal(b["label"], r["label"])
+
+
+def test_unknown_dataset_name():
+  with pytest.raises(ConfigError,
+                     match="Valid dataset names: fashion_mnist, mnist"):
+    pipeline.image_shape(dict(name="mnits"))
+
+
+def test_cifar10_under_mock_data(no_downloads, tmp_path):
+  cfg = dict(name="cifar10", offline=False, data_dir=str(tmp_path),
+             preprocess=["flip_lr", "scale_pm1"])
+  with tfds.testing.mock_data(num_examples=10):
+    assert pipeline.image_shape(cfg) == (32, 32, 3)
+    batches = _take(pipeline.train_iterator(cfg, 4, seed=0), 5)
+    assert all(b["image"].shape == (4, 32, 32, 3) for b in batches)
+    evals = list(pipeline.eval_iterator(cfg, "test", 4))
+    assert [b["mask"].sum() for b in evals] == [4, 4, 2]
+
+
+def test_variable_size_images_under_mock_data(no_downloads, tmp_path):
+  cfg = dict(name="cycle_gan/horse2zebra", offline=False,
+             data_dir=str(tmp_path), train_split="trainA", eval_split="testA",
+             preprocess=["resize(16)", "scale_01"])
+  with tfds.testing.mock_data(num_examples=6):
+    assert pipeline.image_shape(cfg) == (16, 16, 3)
+    batch = next(pipeline.train_iterator(cfg, 4, seed=0))
+    assert batch["image"].shape == (4, 16, 16, 3)
+    with pytest.raises(ConfigError, match="resize"):
+      pipeline.image_shape(dict(cfg, preprocess=[]))

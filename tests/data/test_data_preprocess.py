@@ -1,0 +1,174 @@
+"""Preprocessing ops against their definitions, eagerly and inside tf.data."""
+import numpy as np
+import pytest
+
+from genjax.data import preprocess as pp
+from genjax.data._tf import tf
+from genjax.errors import ConfigError
+
+SEED = (3, 4)
+RANDOM_OPS = ("dequantize", "binarize_dynamic", "flip_lr")
+ALL_OPS = ("scale_01", "scale_pm1", "dequantize", "binarize_dynamic",
+           "binarize_static(0.3)", "resize(7, 5)", "flip_lr")
+
+
+def _images(batch=8, h=6, w=5, c=2, seed=0, extremes=True):
+  """Random uint8 images; with ``extremes`` the first two are 255 and 0."""
+  rng = np.random.default_rng(seed)
+  images = rng.integers(0, 256, (batch, h, w, c), dtype=np.uint8)
+  if extremes:
+    images[0] = 255
+    images[1] = 0
+  return images
+
+
+def run(spec, images, seed=SEED, batch_size=4):
+  """The op applied eagerly, checked equal to the op inside tf.data."""
+  op = pp.parse_op(spec)
+  seed = tf.constant(seed, tf.int64)
+  eager = op({"image": tf.constant(images)}, seed)["image"].numpy()
+  ds = tf.data.Dataset.from_tensor_slices({"image": images}).batch(len(images))
+  in_data = np.concatenate([b["image"] for b in ds.map(
+      lambda ex: op(ex, seed)).as_numpy_iterator()])
+  np.testing.assert_array_equal(eager, in_data)
+  if batch_size:  # Smaller batches: same shapes and dtypes.
+    ds = tf.data.Dataset.from_tensor_slices({"image": images}).batch(batch_size)
+    small = next(ds.map(lambda ex: op(ex, seed)).as_numpy_iterator())["image"]
+    assert small.shape[1:] == eager.shape[1:] and small.dtype == eager.dtype
+  return eager
+
+
+def test_scale_01_and_scale_pm1():
+  x = _images().astype(np.float32)
+  np.testing.assert_allclose(run("scale_01", _images()), x / 255, rtol=1e-6)
+  np.testing.assert_allclose(run("scale_pm1", _images()), x / 127.5 - 1,
+                             atol=1e-6)
+
+
+def test_dequantize_floors_back_to_the_pixels():
+  x = _images(batch=64)
+  y = run("dequantize", x)
+  assert y.dtype == np.float32 and y.min() >= 0 and y.max() < 1
+  np.testing.assert_array_equal(np.floor(256 * y), x)
+  assert abs((256 * y - x).mean() - 0.5) < 0.02  # u ~ U[0,1)
+
+
+def test_binarize_dynamic_has_mean_x_over_255():
+  x = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+  x = np.tile(x, (20, 1, 1, 1))
+  samples = np.stack([run("binarize_dynamic", x, seed=(s, 0), batch_size=0)
+                      for s in range(25)])
+  assert set(np.unique(samples)) <= {0.0, 1.0}
+  mean = samples.mean(axis=(0, 1))
+  # 500 samples per pixel: the standard error is at most 0.023.
+  np.testing.assert_allclose(mean, x[0] / 255, atol=0.1)
+  assert mean[0, 0] == 0 and mean[-1, -1] == 1
+
+
+def test_binarize_static_threshold():
+  x = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+  np.testing.assert_array_equal(run("binarize_static", x), x / 255 > 0.5)
+  np.testing.assert_array_equal(
+      run("binarize_static(threshold=0.2)", x), x / 255 > 0.2)
+
+
+def _bilinear_weights(n_in, n_out):
+  """Rows: the triangle-kernel weights of each output pixel (antialiased)."""
+  scale = n_out / n_in
+  kernel_scale = min(scale, 1.0)  # Widened by 1/scale when shrinking.
+  centres = (np.arange(n_out) + 0.5) / scale
+  dist = np.abs(np.arange(n_in)[None, :] + 0.5 - centres[:, None])
+  w = np.maximum(0.0, 1.0 - dist * kernel_scale)
+  return w / w.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("h, w", [(2, 3), (8, 10), (5, 12)])
+def test_resize_is_antialiased_bilinear(h, w):
+  x = _images(batch=2, h=6, w=7, c=1).astype(np.float32)
+  expected = np.einsum("hi,bijc,wj->bhwc", _bilinear_weights(6, h), x,
+                       _bilinear_weights(7, w))
+  np.testing.assert_allclose(run(f"resize({h}, {w})", x), expected, atol=1e-3)
+
+
+def test_resize_shapes_and_dtypes():
+  x = _images(h=8, w=8)
+  small = run("resize(4)", x)
+  assert small.shape == (8, 4, 4, 2) and small.dtype == np.uint8
+  exact = run("resize(4)", x.astype(np.float32))
+  np.testing.assert_array_equal(small, np.round(exact))  # uint8 in, uint8 out
+  big = run("resize(16, 12)", x.astype(np.float32))
+  assert big.shape == (8, 16, 12, 2) and big.dtype == np.float32
+  constant = np.full((2, 8, 8, 1), 77, np.uint8)
+  np.testing.assert_array_equal(run("resize(3)", constant), 77)
+
+
+def test_flip_lr_flips_whole_examples_about_half():
+  x = _images(batch=400, seed=1, extremes=False)
+  y = run("flip_lr", x)
+  same = (y == x).all(axis=(1, 2, 3))
+  flipped = (y == x[:, :, ::-1]).all(axis=(1, 2, 3))
+  assert (same ^ flipped).all()  # Each example: exactly one of the two.
+  assert 150 < flipped.sum() < 250
+  one = pp.parse_op("flip_lr")({"image": tf.constant(x[5])},
+                               tf.constant(SEED))["image"].numpy()
+  assert (one == x[5]).all() or (one == x[5][:, ::-1]).all()
+
+
+@pytest.mark.parametrize("spec", ALL_OPS)
+def test_ops_work_on_single_examples(spec):
+  x = _images()
+  one = pp.parse_op(spec)({"image": tf.constant(x[2])}, tf.constant(SEED))
+  assert one["image"].shape == pp.output_shape([spec], x.shape[1:])
+
+
+@pytest.mark.parametrize("spec", ALL_OPS)
+def test_ops_are_deterministic_and_keep_other_keys(spec):
+  x = _images()
+  example = {"image": tf.constant(x), "label": tf.range(len(x))}
+  a = pp.apply_ops([spec], example, tf.constant(SEED))
+  b = pp.apply_ops([spec], example, tf.constant(SEED))
+  np.testing.assert_array_equal(a["image"], b["image"])
+  np.testing.assert_array_equal(a["label"], example["label"])
+  assert a["image"].shape[1:] == pp.output_shape([spec], x.shape[1:])
+
+
+@pytest.mark.parametrize("spec", RANDOM_OPS)
+def test_random_ops_depend_on_the_seed(spec):
+  x = _images(batch=64)
+  a, b = run(spec, x, seed=(1, 2)), run(spec, x, seed=(1, 3))
+  assert not np.array_equal(a, b)
+
+
+def test_training_only_ops_are_skipped_at_eval():
+  x = tf.constant(_images())
+  out = pp.apply_ops(["flip_lr", "scale_01"], {"image": x}, tf.constant(SEED),
+                     train=False)
+  np.testing.assert_allclose(out["image"], x.numpy() / 255.0, rtol=1e-6)
+  assert [op.name for op in pp.parse_ops("flip_lr|resize(3)") if op.train_only
+         ] == ["flip_lr"]
+
+
+def test_output_shape():
+  assert pp.output_shape([], (28, 28, 1)) == (28, 28, 1)
+  assert pp.output_shape(["resize(32)", "flip_lr", "scale_pm1"],
+                         (28, 28, 1)) == (32, 32, 1)
+  assert pp.output_shape(["resize(8, w=4)"], (None, None, 3)) == (8, 4, 3)
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("sclae_01", "Unknown preprocessing op 'sclae_01'. Did you mean"),
+    ("resize", "missing a required argument"),
+    ("resize(0)", "positive integers"),
+    ("resize(2, 3, 4)", "too many positional"),
+    ("binarize_static(1.5)", r"threshold must be a number in \[0,1\]"),
+    ("resize(size)", "Python literals"),
+    ("os.system('x')", "Cannot parse"),
+])
+def test_bad_specs(spec, match):
+  with pytest.raises(ConfigError, match=match):
+    pp.parse_ops([spec])
+
+
+def test_only_one_value_op():
+  with pytest.raises(ConfigError, match="only one of them"):
+    pp.parse_ops(["scale_01", "dequantize"])
