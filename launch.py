@@ -64,6 +64,8 @@ def parse_flags(argv):
 
 
 def main(argv):
+  from absl import logging
+  logging.set_verbosity(logging.WARNING)  # orbax and tfds are chatty at INFO
   if len(argv) > 1:
     print(f"genjax: error: unexpected arguments {argv[1:]}; flags look like "
           "--config.train.num_steps=100.", file=sys.stderr)

@@ -86,6 +86,7 @@ class _Run:
                          "(--mode train) with the same --workdir.")
     return self.ckpt.restore(self.abstract_state(), step), step
 
+  @functools.cached_property
   def grid_batch(self):
     n = -(-GRID_BATCH // self.mesh.devices.size) * self.mesh.devices.size
     it = data_lib.eval_iterator(
@@ -104,7 +105,7 @@ class _Run:
           np.asarray(jax.device_get(out)),
           os.path.join(self.workdir, "samples", f"{name}.png")))
     if self.family.image_grids is not None:
-      grids = self.grids_fn(state, self.grid_batch(), rng)
+      grids = self.grids_fn(state, self.grid_batch, rng)
       if jax.process_index() == 0:
         for key, grid in jax.device_get(grids).items():
           paths.append(images_lib.save_grid(
@@ -168,7 +169,7 @@ class _Run:
       var = max(float(total[n + "/sq"]) / count - mean * mean, 0.0)
       result[n] = mean
       result[n + "_stderr"] = float(np.sqrt(var / max(count - 1.0, 1.0)))
-    result["num_examples"] = int(count)
+    result["num_examples"] = int(round(count))
     return result
 
 

@@ -13,6 +13,8 @@ import numpy as np
 
 
 def _scalar(v):
+  if isinstance(v, (int, np.integer)):
+    return int(v)
   v = float(np.asarray(v))
   return v if math.isfinite(v) else str(v)   # JSON has no NaN/inf
 
@@ -56,7 +58,7 @@ class MetricWriter:
       f.write(json.dumps(row) + "\n")
     board = self._board()
     for k, v in row.items():
-      if k not in ("step", "time") and isinstance(v, float):
+      if k not in ("step", "time") and isinstance(v, (int, float)):
         board.add_scalar(k, v, int(step))
     board.flush()
     return row
