@@ -22,11 +22,11 @@ def get_config(arg=None):
   c.model.update(name="vae", architecture="conv", channels=(32, 64),
                  latent_dim=32, likelihood="bernoulli")
   c.data.update(name="mnist", preprocess=["binarize_dynamic"])
-  c.train.update(batch_size=128, num_steps=20_000, log_every=200,
-                 ckpt_every=2_000, sample_every=5_000, eval_every=5_000,
+  c.train.update(batch_size=128, num_steps=16_000, log_every=200,
+                 ckpt_every=2_000, sample_every=4_000, eval_every=4_000,
                  eval_metrics=["nelbo"], eval_num_examples=2_000)
   c.optim.update(lr=1e-3, schedule="cosine", warmup_steps=200,
-                 decay_steps=20_000, end_lr_fraction=0.05, ema_decay=0.999)
+                 decay_steps=16_000, end_lr_fraction=0.05, ema_decay=0.999)
   c.eval.update(metrics=["nelbo", "iwae_nll", "iwae_bpd"], batch_size=100)
   if arg == "smoke":
     shrink_for_smoke(c)

@@ -1,0 +1,1 @@
+"""Layers and likelihoods shared across families; every convolution goes through ``conv.Conv``."""
