@@ -40,6 +40,8 @@ def resolve(config):
   """
   config_lib.validate(config)
   family = registry.make_family(config)
+  _check_metric_names(family, list(config.train.eval_metrics) +
+                      list(config.eval.metrics), config.family)
   shape = tuple(data_lib.image_shape(config.data))
   want = config.model.get("image_shape")
   if want is not None and tuple(want) != shape:
@@ -125,10 +127,7 @@ class _Run:
   def evaluate(self, state, names, num_examples, step):
     """Masked means (and standard errors) of per-example metrics over the split."""
     names = list(names)
-    for n in names:
-      if n not in self.family.eval_metrics:
-        raise unknown_name(f"eval metric for family {self.config.family!r}", n,
-                           self.family.eval_metrics)
+    _check_metric_names(self.family, names, self.config.family)
     if not names:
       return {}
     fns = {n: self.family.eval_metrics[n] for n in names}
@@ -238,6 +237,13 @@ def _previous_train_time(workdir):
   rows = [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
           if "train_time_s" in r]
   return rows[-1]["train_time_s"] if rows else 0.0
+
+
+def _check_metric_names(family, names, family_name):
+  for n in names:
+    if n not in family.eval_metrics:
+      raise unknown_name(f"eval metric for family {family_name!r}", n,
+                         family.eval_metrics)
 
 
 def train(config, workdir):
@@ -365,10 +371,6 @@ def evaluate(config, workdir):
   """Computes ``config.eval.metrics`` for the latest checkpoint; appends to metrics.jsonl."""
   run = _Run(config, workdir, "eval")
   names = list(config.eval.metrics)
-  for n in names:  # fail before restoring anything
-    if n not in run.family.eval_metrics:
-      raise unknown_name(f"eval metric for family {config.family!r}", n,
-                         run.family.eval_metrics)
   if not names:
     raise ConfigError("config.eval.metrics is empty; name the metrics to "
                       f"compute, from: {', '.join(sorted(run.family.eval_metrics))}.")

@@ -1,0 +1,49 @@
+"""The NaN guard stops with a clear message and keeps the last good checkpoint."""
+import dataclasses
+import os
+
+import jax.numpy as jnp
+import pytest
+
+from genjax import main, registry
+from genjax.errors import ConfigError, TrainingDiverged
+from genjax.train import checkpoint as ckpt_lib
+from tests.helpers import load_config
+
+VAE = "experiments/autoencoder/vae_mnist.py"
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+  real = registry.make_family
+
+  def poisoned(config):
+    family = real(config)
+
+    def train_step(state, batch):
+      state, metrics = family.train_step(state, batch)
+      # From the 5th step on the loss is NaN (as after a blow-up).
+      bad = jnp.where(state.step >= 5, jnp.nan, 0.0)
+      return state, dict(metrics, loss=metrics["loss"] + bad)
+
+    return dataclasses.replace(family, train_step=train_step)
+
+  monkeypatch.setattr(registry, "make_family", poisoned)
+  c = load_config(VAE)
+  c.unlock()
+  c.train.update(num_steps=12, ckpt_every=2, log_every=1)
+  c.lock()
+  wd = str(tmp_path / "run")
+  with pytest.raises(TrainingDiverged, match=r"loss became NaN/inf at step 5.*step 4"):
+    main.run(c, wd, "train")
+  assert ckpt_lib.Checkpointer(wd).all_steps()[-1] == 4
+  assert os.path.exists(os.path.join(wd, "config.json"))
+
+
+def test_unknown_training_metric_is_caught_at_start(tmp_path):
+  c = load_config(VAE)
+  c.unlock()
+  c.train.eval_metrics = ["fid"]
+  c.lock()
+  with pytest.raises(ConfigError, match="nelbo"):
+    main.run(c, str(tmp_path / "run"), "train")
+  assert not os.path.exists(tmp_path / "run" / "checkpoints")
