@@ -125,6 +125,8 @@ def benchmark(config, windows, window_steps, matmul_size):
 
 def main(argv):
   del argv
+  from absl import logging
+  logging.set_verbosity(logging.WARNING)
   from genjax.errors import GenjaxError
   try:
     res = benchmark(FLAGS.config, FLAGS.windows, FLAGS.window_steps,
