@@ -124,12 +124,9 @@ class _Run:
   def grids_fn(self):
     return jax.jit(self.family.image_grids, out_shardings=self.rep)
 
-  def evaluate(self, state, names, num_examples, step):
-    """Masked means (and standard errors) of per-example metrics over the split."""
-    names = list(names)
-    _check_metric_names(self.family, names, self.config.family)
-    if not names:
-      return {}
+  @functools.lru_cache(maxsize=None)
+  def _eval_fn(self, names):
+    """Jitted masked sums of the named per-example metrics (compiled once per run)."""
     fns = {n: self.family.eval_metrics[n] for n in names}
 
     def sums(state, batch, rng):
@@ -141,7 +138,14 @@ class _Run:
         out[n + "/sq"] = jnp.sum(jnp.square(v) * mask)
       return out
 
-    fn = jax.jit(sums, out_shardings=self.rep)
+    return jax.jit(sums, out_shardings=self.rep)
+
+  def evaluate(self, state, names, num_examples, step):
+    """Masked means (and standard errors) of per-example metrics over the split."""
+    names = tuple(names)  # checked at start-up (resolve)
+    if not names:
+      return {}
+    fn = self._eval_fn(names)
     cfg = self.config.eval
     it = data_lib.eval_iterator(
         self.config.data, self.config.data.eval_split, cfg.batch_size,
