@@ -44,6 +44,7 @@ def base_config():
       eval_every=0,          # 0: only at the end
       eval_metrics=[],       # metrics run during training (cheap ones)
       eval_num_examples=1_000,
+      eval_num_samples=1_000,  # samples drawn for periodic sample metrics
       sync_every_step=None,  # None: auto (on for several CPU devices)
   ))
   c.optim = ml_collections.ConfigDict(dict(
@@ -52,10 +53,22 @@ def base_config():
       weight_decay=0.0, momentum=0.9, grad_clip=0.0, ema_decay=0.999,
   ))
   c.eval = ml_collections.ConfigDict(dict(
-      metrics=[],            # names from the family's eval_metrics
+      # Per-example metrics of the family (e.g. 'elbo', 'bpd') and sample
+      # metrics (genjax.eval.evaluators): fid, kid, pr, is, class_hist,
+      # cond_acc, each optionally suffixed with a feature net: fid_mnist,
+      # fid_inception, ... (no suffix: the dataset's own classifier if it
+      # has one, else Inception).
+      metrics=[],
       batch_size=500,
       num_examples=None,     # None: the whole split
       seed=0,
+      num_samples=10_000,    # samples drawn for the sample metrics
+      sample_batch_size=500,
+      reference_split="",    # real data the samples are compared with ('' = data.eval_split)
+      reference_num_examples=0,  # 0: the whole reference split
+      reference_dir="",      # '' = $GENJAX_CACHE_DIR/refstats (~/.cache/genjax)
+      pr_k=3,                # k of the k-NN manifolds (Kynkaanniemi et al.)
+      kid_subset_size=1_000,
   ))
   c.sample = ml_collections.ConfigDict(dict(num=64, use_ema=True, seed=0))
   return c
@@ -75,9 +88,11 @@ def shrink_for_smoke(c):
   Model sizes are shrunk by each experiment; this shrinks the run itself.
   """
   c.train.update(batch_size=16, num_steps=6, log_every=2, ckpt_every=3,
-                 sample_every=0, eval_every=0, eval_num_examples=32)
+                 sample_every=0, eval_every=0, eval_num_examples=32,
+                 eval_num_samples=32)
   c.data.shuffle_buffer = 1_000
-  c.eval.update(batch_size=16, num_examples=32)
+  c.eval.update(batch_size=16, num_examples=32, num_samples=32,
+                sample_batch_size=16, reference_num_examples=64)
   c.sample.num = 16
   return c
 

@@ -14,10 +14,13 @@ def run(config, workdir, mode="train"):
     return loop.train(config, workdir)
   if mode == "eval":
     res = loop.evaluate(config, workdir)
-    print(f"genjax eval (step {res['step']}, split {res['split']}, "
-          f"{res['num_examples']} examples):", flush=True)
+    counts = ", ".join(f"{res[k]} {w}" for k, w in
+                       (("num_examples", "examples"), ("num_samples", "samples"))
+                       if k in res)
+    print(f"genjax eval (step {res['step']}, split {res['split']}, {counts}):",
+          flush=True)
     for k in sorted(res):
-      if k not in ("step", "split", "num_examples") and not k.endswith("_stderr"):
+      if k not in ("step", "split", "num_examples", "num_samples") and not k.endswith("_stderr"):
         err = res.get(k + "_stderr")
         extra = f" ± {err:.4g}" if err is not None else ""
         print(f"  {k}: {res[k]:.6g}{extra}", flush=True)

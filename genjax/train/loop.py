@@ -22,7 +22,8 @@ import numpy as np
 from genjax import config as config_lib
 from genjax import data as data_lib
 from genjax import registry
-from genjax.errors import ConfigError, TrainingDiverged, WorkdirError, unknown_name
+from genjax.errors import ConfigError, TrainingDiverged, WorkdirError
+from genjax.eval import evaluators
 from genjax.train import checkpoint as ckpt_lib
 from genjax.train import images as images_lib
 from genjax.train import sharding as shard_lib
@@ -40,8 +41,8 @@ def resolve(config):
   """
   config_lib.validate(config)
   family = registry.make_family(config)
-  _check_metric_names(family, list(config.train.eval_metrics) +
-                      list(config.eval.metrics), config.family)
+  evaluators.split_names(list(config.train.eval_metrics) +
+                         list(config.eval.metrics), family, config.data.name)
   shape = tuple(data_lib.image_shape(config.data))
   want = config.model.get("image_shape")
   if want is not None and tuple(want) != shape:
@@ -65,6 +66,7 @@ class _Run:
     shard_lib.check_batch_size(config.eval.batch_size, self.mesh,
                                "config.eval.batch_size")
     self.workdir = workdir_lib.prepare(workdir, config, mode)
+    workdir_lib.log_command(self.workdir, mode)
     self.rep = shard_lib.replicated(self.mesh)
     self.batch_sh = shard_lib.batch_sharding(self.mesh)
     self.base_rng = jax.random.PRNGKey(config.train.seed)
@@ -140,9 +142,25 @@ class _Run:
 
     return jax.jit(sums, out_shardings=self.rep)
 
-  def evaluate(self, state, names, num_examples, step):
-    """Masked means (and standard errors) of per-example metrics over the split."""
+  @functools.lru_cache(maxsize=None)
+  def sample_evaluator(self, names):
+    """The sample metrics among ``names`` (their nets loaded and checked)."""
+    _, specs = evaluators.split_names(names, self.family, self.config.data.name)
+    return evaluators.SampleEvaluator(self.family, self.config, self.mesh,
+                                      self.image_shape, specs)
+
+  def evaluate(self, state, names, num_examples, step, num_samples):
+    """Per-example metrics over the eval split, then sample metrics."""
     names = tuple(names)  # checked at start-up (resolve)
+    per_example, _ = evaluators.split_names(names, self.family,
+                                            self.config.data.name)
+    result = self.evaluate_examples(state, tuple(per_example), num_examples,
+                                    step)
+    result.update(self.sample_evaluator(names)(state, num_samples, step))
+    return result
+
+  def evaluate_examples(self, state, names, num_examples, step):
+    """Masked means (and standard errors) of per-example metrics over the split."""
     if not names:
       return {}
     fn = self._eval_fn(names)
@@ -243,17 +261,11 @@ def _previous_train_time(workdir):
   return rows[-1]["train_time_s"] if rows else 0.0
 
 
-def _check_metric_names(family, names, family_name):
-  for n in names:
-    if n not in family.eval_metrics:
-      raise unknown_name(f"eval metric for family {family_name!r}", n,
-                         family.eval_metrics)
-
-
 def train(config, workdir):
   """Trains (or resumes) the experiment in ``workdir``; returns the final state."""
   run = _Run(config, workdir, "train")
   cfg = config.train
+  run.sample_evaluator(tuple(cfg.eval_metrics))  # nets load and fit, at start-up
   b = cfg.batch_size
   start = run.ckpt.latest_step()
   if start is not None:
@@ -356,7 +368,7 @@ def train(config, workdir):
           run.write_pictures(state, done, f"step_{done}")
         if (at(cfg.eval_every) or is_last) and cfg.eval_metrics:
           res = run.evaluate(state, cfg.eval_metrics, cfg.eval_num_examples,
-                             done)
+                             done, cfg.eval_num_samples)
           run.writer.write(done, res, prefix="eval/")
         if stop["signal"] is not None:
           run.ckpt.wait()
@@ -376,11 +388,14 @@ def evaluate(config, workdir):
   run = _Run(config, workdir, "eval")
   names = list(config.eval.metrics)
   if not names:
+    valid = sorted(run.family.eval_metrics) + evaluators.valid_names()
     raise ConfigError("config.eval.metrics is empty; name the metrics to "
-                      f"compute, from: {', '.join(sorted(run.family.eval_metrics))}.")
+                      f"compute, from: {', '.join(valid)}.")
+  run.sample_evaluator(tuple(names))  # nets load and fit, before restoring
   state, step = run.restore_latest()
   t0 = time.perf_counter()
-  res = run.evaluate(state, names, config.eval.num_examples, step)
+  res = run.evaluate(state, names, config.eval.num_examples, step,
+                     config.eval.num_samples)
   res["eval_time_s"] = time.perf_counter() - t0
   res["split"] = config.data.eval_split
   run.writer.write(step, {k: v for k, v in res.items() if k != "split"},

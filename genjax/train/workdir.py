@@ -5,10 +5,15 @@
 <workdir>/metrics.jsonl    one JSON object per logged step
 <workdir>/tb/              TensorBoard events
 <workdir>/samples/         step_<N>.png, sample_<step>.png, other grids
+<workdir>/commands.log     one JSON line per launch: time, mode, argv
 """
 import json
 import os
+import sys
 import tempfile
+import time
+
+import jax
 
 from genjax import config as config_lib
 from genjax.errors import WorkdirError
@@ -73,3 +78,32 @@ def prepare(workdir, config, mode):
       json.dump(new, f, indent=2, sort_keys=True)
     os.replace(tmp, path)
   return workdir
+
+
+def log_command(workdir, mode):
+  """Appends the command line of this launch to ``<workdir>/commands.log``."""
+  if jax.process_index() != 0:
+    return
+  line = json.dumps(dict(time=time.strftime("%Y-%m-%dT%H:%M:%S"), mode=mode,
+                         argv=sys.argv))
+  with open(os.path.join(workdir, "commands.log"), "a") as f:
+    f.write(line + "\n")
+
+
+def launched_experiment(workdir):
+  """The ``--config`` of the last train launch in ``workdir``, if logged."""
+  path = os.path.join(workdir, "commands.log")
+  found = None
+  if os.path.exists(path):
+    for line in open(path):
+      try:
+        entry = json.loads(line)
+      except ValueError:
+        continue
+      argv = entry.get("argv") or []
+      for i, a in enumerate(argv):
+        if a.startswith("--config="):
+          found = a.split("=", 1)[1]
+        elif a == "--config" and i + 1 < len(argv):
+          found = argv[i + 1]
+  return found

@@ -1,9 +1,8 @@
 """1 device vs 8 simulated CPU devices: same global batch, same loss and parameters."""
-import json
 
 import numpy as np
 
-from tests.helpers import run_python
+from tests.helpers import run_python_result
 
 SCRIPT = r'''
 import json, jax, numpy as np
@@ -20,11 +19,7 @@ print("RESULT" + json.dumps(dict(devices=jax.device_count(),
 
 
 def _run(wd, n):
-  env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
-  proc = run_python(SCRIPT.replace("{wd}", wd), env=env)
-  assert proc.returncode == 0, proc.stdout + proc.stderr
-  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][-1]
-  return json.loads(line[len("RESULT"):])
+  return run_python_result(SCRIPT.replace("{wd}", wd), devices=n)
 
 
 def test_eight_devices_match_one(tmp_path):

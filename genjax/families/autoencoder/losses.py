@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.errors import unknown_name
+from genjax.eval.likelihood import bits_per_dim  # noqa: F401  (re-exported)
 from genjax.nn.distributions import (bernoulli_log_prob, log_normal, log_normal_standard,
                                      normal_kl_standard)
 
@@ -113,8 +114,3 @@ def corrupt(rng, x, noise, level):
   if noise == "masking":
     return masking_noise(rng, x, level)
   raise unknown_name("noise", noise, NOISES)
-
-
-def bits_per_dim(nats, num_dims):
-  """Negative log-likelihood in nats per example -> bits per dimension."""
-  return nats / (num_dims * math.log(2.0))

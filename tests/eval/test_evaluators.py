@@ -1,0 +1,122 @@
+"""Metric names, input checks and cached reference statistics (fake nets)."""
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from genjax.errors import ConfigError
+from genjax.eval import evaluators, extract, reference
+from genjax.train import sharding
+from tests.helpers import run_python_result
+from tests.eval.fakes import fake_net, toy_family as family
+
+
+def test_metric_names_parse_with_and_without_a_feature_net():
+  assert evaluators.parse("fid", "mnist") == evaluators.Spec("fid", "fid", "mnist")
+  assert evaluators.parse("fid", "cifar10").net == "inception"
+  assert evaluators.parse("kid_inception", "mnist").net == "inception"
+  assert evaluators.parse("class_hist_fashion_mnist", "mnist").net == "fashion_mnist"
+  assert evaluators.parse("elbo", "mnist") is None
+  with pytest.raises(ConfigError, match="feature network.*'inceptoin'.*inception"):
+    evaluators.parse("fid_inceptoin", "mnist")
+  per, specs = evaluators.split_names(["elbo", "pr_mnist"], family(), "mnist")
+  assert per == ["elbo"] and specs[0].kind == "pr"
+  with pytest.raises(ConfigError, match="'fdi'. Did you mean 'fid'"):
+    evaluators.split_names(["fdi"], family(), "mnist")
+
+
+def test_start_up_checks_name_the_problem(monkeypatch):
+  nets = {"mnist": fake_net(), "inception": dataclasses.replace(
+      fake_net(), name="inception", num_classes=None, input_shape=None)}
+  monkeypatch.setattr(evaluators, "load_feature_net", nets.__getitem__)
+  spec = lambda n: evaluators.parse(n, "mnist")
+  with pytest.raises(ConfigError, match="takes images of shape"):
+    evaluators.check_specs([spec("fid_mnist")], family(), (32, 32, 3))
+  with pytest.raises(ConfigError, match="needs class logits"):
+    evaluators.check_specs([spec("is_inception")], family(), (28, 28, 1))
+  with pytest.raises(ConfigError, match="unconditional"):
+    evaluators.check_specs([spec("cond_acc")], family(), (28, 28, 1))
+  evaluators.check_specs([spec("cond_acc"), spec("fid_inception")],
+                         family(num_classes=10), (28, 28, 1))
+
+
+@pytest.fixture(scope="module")
+def extractor():
+  return extract.Extractor(fake_net(), sharding.make_mesh())
+
+
+def test_images_of_the_wrong_dtype_or_range_are_refused(extractor):
+  ok = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype(np.float32)
+  assert extractor(jnp.asarray(ok))["features"].shape == (4, 16)
+  with pytest.raises(extract.ImageRangeError, match="uint8.*Divide uint8 images by 255"):
+    extractor(jnp.asarray((ok * 255).astype(np.uint8)))
+  with pytest.raises(extract.ImageRangeError, match=r"\[-1, 1\] data"):
+    extractor(jnp.asarray(ok * 2 - 1))
+  with pytest.raises(extract.ImageRangeError, match=r"\[0, 255\] data"):
+    extractor(jnp.asarray(ok * 255))
+  with pytest.raises(extract.ImageRangeError, match="nan"):
+    extractor(jnp.asarray(np.full_like(ok, np.nan)))
+
+
+def test_reference_statistics_are_cached_and_a_foreign_file_is_refused(tmp_path):
+  mesh = sharding.make_mesh()
+  data = dict(name="mnist", preprocess=("binarize_dynamic",))
+  net = fake_net()
+  ref = reference.get(net, data, "test", 64, 16, mesh, directory=str(tmp_path))
+  assert ref.features.shape == (64, 16)
+  files = list(tmp_path.iterdir())
+  assert len(files) == 1 and "mnist-test-scale-01-fake-n64" in files[0].name
+  # The reference is real 8-bit data in [0,1] (scale_01), not the model's
+  # binarised input: the features take more than two values.
+  assert len(np.unique(ref.features[:, 0])) > 2
+  again = reference.get(net, data, "test", 64, 16, mesh, directory=str(tmp_path))
+  np.testing.assert_array_equal(again.features, ref.features)
+  np.testing.assert_allclose(ref.mean, ref.features.mean(0), rtol=1e-5)
+  other = dataclasses.replace(net, identity="fake-v2")
+  with pytest.raises(reference.ReferenceMismatch,
+                     match="feature_net_identity: file has 'fake-v1', wanted 'fake-v2'.*Delete"):
+    reference.get(other, data, "test", 64, 16, mesh, directory=str(tmp_path))
+
+
+def test_reference_ops_keep_shapes_and_read_real_pixels():
+  assert reference.reference_ops(["resize(32)", "scale_pm1", "flip_lr"]) == (
+      "resize(32)", "scale_01")
+  assert reference.reference_ops(["dequantize"]) == ("scale_01",)
+
+
+SCRIPT = r'''
+import json, jax, numpy as np
+from genjax.config import base_config
+from genjax.eval import evaluators
+from genjax.train import sharding
+from tests.eval import fakes
+evaluators.load_feature_net = lambda name: fakes.fake_net()
+c = base_config()
+c.eval.update(num_samples=200, sample_batch_size=40, batch_size=40,
+              reference_num_examples=120, reference_dir="{wd}", kid_subset_size=50)
+specs = [evaluators.parse(n, "mnist") for n in
+         ("fid_mnist", "kid_mnist", "pr_mnist", "is_mnist", "class_hist_mnist", "cond_acc_mnist")]
+ev = evaluators.SampleEvaluator(fakes.toy_family(10), c, sharding.make_mesh(), (28, 28, 1), specs)
+print("RESULT" + json.dumps(dict(devices=jax.device_count(), **ev(None, 200))))
+'''
+
+
+def _run_sample_metrics(wd, n):
+  return run_python_result(SCRIPT.replace("{wd}", wd), devices=n)
+
+
+def test_sample_metrics_stream_over_devices_and_agree_with_one(tmp_path):
+  one = _run_sample_metrics(str(tmp_path / "one"), 1)
+  four = _run_sample_metrics(str(tmp_path / "four"), 4)
+  assert (one.pop("devices"), four.pop("devices")) == (1, 4)
+  assert one["num_samples"] == 200
+  # Class-balanced conditional samples, each read back as its class.
+  assert one["cond_acc_mnist"] == 1.0
+  assert one["class_min_mnist"] == one["class_max_mnist"] == 0.1
+  assert one["is_mnist"] > 9.0
+  for k in ("fid_mnist", "kid_mnist", "precision_mnist", "recall_mnist"):
+    assert np.isfinite(one[k])
+  assert one.keys() == four.keys()
+  for k in one:
+    np.testing.assert_allclose(one[k], four[k], rtol=1e-4, atol=1e-6, err_msg=k)
