@@ -30,7 +30,7 @@ def base_config():
       data_dir=None,         # tfds data dir for catalog datasets
       train_split="train",
       eval_split="test",
-      preprocess=["scale_01"],
+      preprocess=("scale_01",),
       shuffle_buffer=60_000,
   ))
   c.train = ml_collections.ConfigDict(dict(
@@ -42,7 +42,7 @@ def base_config():
       keep_checkpoints=3,
       sample_every=2_000,    # 0: only at the end
       eval_every=0,          # 0: only at the end
-      eval_metrics=[],       # metrics run during training (cheap ones)
+      eval_metrics=(),       # metrics run during training (cheap ones)
       eval_num_examples=1_000,
       eval_num_samples=1_000,  # samples drawn for periodic sample metrics
       sync_every_step=None,  # None: auto (on for several CPU devices)
@@ -58,7 +58,7 @@ def base_config():
       # cond_acc, each optionally suffixed with a feature net: fid_mnist,
       # fid_inception, ... (no suffix: the dataset's own classifier if it
       # has one, else Inception).
-      metrics=[],
+      metrics=(),
       batch_size=500,
       num_examples=None,     # None: the whole split
       seed=0,
@@ -128,8 +128,21 @@ def identity_diff(old, new):
   return diffs
 
 
+def split_names(names):
+  """Metric name lists as typed on a command line: ``fid_mnist,kid_mnist``,
+  ``(fid_mnist, kid_mnist)`` or repeated flags -> a tuple of names."""
+  if isinstance(names, str):
+    names = (names,)
+  out = []
+  for item in names:
+    out += [n.strip(" '\"") for n in str(item).strip("()[] ").split(",")]
+  return tuple(n for n in out if n)
+
+
 def validate(config):
-  """Start-up checks that do not need data or devices."""
+  """Start-up checks that do not need data or devices (normalises metric lists)."""
+  config.eval.metrics = split_names(config.eval.metrics)
+  config.train.eval_metrics = split_names(config.train.eval_metrics)
   t = config.train
   for name in ("batch_size", "num_steps", "log_every", "ckpt_every",
                "keep_checkpoints"):

@@ -120,3 +120,35 @@ def test_sample_metrics_stream_over_devices_and_agree_with_one(tmp_path):
   assert one.keys() == four.keys()
   for k in one:
     np.testing.assert_allclose(one[k], four[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+def test_metric_lists_from_the_command_line_are_split():
+  from genjax.config import split_names
+  for typed in ("fid_mnist,kid_mnist", "(fid_mnist, kid_mnist)",
+                ("fid_mnist", "kid_mnist"), ["('fid_mnist','kid_mnist')"]):
+    assert split_names(typed) == ("fid_mnist", "kid_mnist")
+  assert split_names(()) == ()
+
+
+def test_training_runs_sample_metrics_periodically_and_eval_mode_appends(tmp_path):
+  import json
+  from genjax import main
+  from tests.helpers import load_config
+  c = load_config("experiments/autoencoder/vae_mnist.py")
+  c.unlock()
+  c.train.update(num_steps=4, eval_every=2, eval_metrics=("nelbo", "fid_mnist"),
+                 eval_num_samples=32)
+  c.eval.update(metrics=("kid", "class_hist"), reference_dir=str(tmp_path / "ref"))
+  c.lock()
+  wd = str(tmp_path / "run")
+  with pytest.warns(RuntimeWarning, match="at least 129 samples"):
+    main.run(c, wd, "train")
+  rows = [json.loads(l) for l in open(f"{wd}/metrics.jsonl")]
+  evals = [r for r in rows if "eval/fid_mnist" in r]
+  assert [r["step"] for r in evals] == [2, 4]
+  assert all(r["eval/num_samples"] == 32 and np.isfinite(r["eval/nelbo"]) for r in evals)
+  res = main.run(c, wd, "eval")
+  assert res["step"] == 4 and np.isfinite(res["kid_mnist"]) and res["kid_mnist_stderr"] > 0
+  last = [json.loads(l) for l in open(f"{wd}/metrics.jsonl")][-1]
+  assert last["step"] == 4 and "eval/class_hist_mnist/3" in last
+  assert abs(sum(last[f"eval/class_hist_mnist/{k}"] for k in range(10)) - 1) < 1e-6
