@@ -10,6 +10,7 @@ from genjax.errors import unknown_name
 
 FAMILIES = {
     "autoencoder": "genjax.families.autoencoder.family:make_family",
+    "diffusion": "genjax.families.diffusion.family:make_family",
 }
 
 

@@ -95,6 +95,10 @@ def check_specs(specs, family, image_shape):
           "network has none (the FID Inception export ends at the 2048-d "
           "pool). Use a classifier net, e.g. "
           f"{s.kind}_{next(iter(DOMAIN_NETS))}.")
+    if family.sample is None:
+      raise ConfigError(
+          f"Metric {s.name!r} scores samples, but the {family.name!r} model "
+          "of this experiment does not generate images.")
     if s.kind == "cond_acc" and family.num_classes is None:
       raise ConfigError(
           f"Metric {s.name!r} measures class-conditional samples, but the "
@@ -153,8 +157,9 @@ class SampleEvaluator:
     cfg = config.eval
     shard_lib.check_batch_size(cfg.sample_batch_size, mesh,
                                "config.eval.sample_batch_size")
-    self._sample = jax.jit(family.sample, static_argnums=2,
-                           out_shardings=shard_lib.batch_sharding(mesh))
+    self._sample = None if family.sample is None else jax.jit(
+        family.sample, static_argnums=2,
+        out_shardings=shard_lib.batch_sharding(mesh))
     self._refs: Dict[str, reference.Reference] = {}
 
   def reference(self, net_name):

@@ -102,9 +102,10 @@ class _Run:
     """Samples as ``samples/<name>.png``; the family's grids beside them."""
     cfg = self.config.sample
     rng = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), step)
-    out = self.sample_fn(state, rng, cfg.num)
     paths = []
-    if jax.process_index() == 0:
+    if self.family.sample is not None:   # e.g. a classifier has no samples
+      out = self.sample_fn(state, rng, cfg.num)
+    if self.family.sample is not None and jax.process_index() == 0:
       paths.append(images_lib.save_grid(
           np.asarray(jax.device_get(out)),
           os.path.join(self.workdir, "samples", f"{name}.png")))

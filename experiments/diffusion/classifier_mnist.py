@@ -1,0 +1,23 @@
+"""The noisy MNIST classifier p(y | x_t, t) for classifier guidance (guided_mnist.py).
+
+  python launch.py --config experiments/diffusion/classifier_mnist.py --workdir runs/classifier_mnist
+
+Dhariwal & Nichol (2021): the U-Net's encoder half with the time embedding,
+pooled to class logits, trained with cross-entropy on x_t ~ q(x_t | x_0) at
+uniform t with the denoiser's schedule. Reports accuracy at random t.
+"""
+from genjax.config import parse_arg
+from experiments.diffusion import ddpm_mnist
+
+
+def get_config(arg=None):
+  arg = parse_arg(arg)
+  c = ddpm_mnist.get_config(arg)
+  c.model.update(name="classifier", num_classes=10)
+  c.train.update(num_steps=3_000 if arg != "smoke" else c.train.num_steps,
+                 eval_metrics=("accuracy",), sample_every=0)
+  if arg != "smoke":
+    c.optim.update(decay_steps=3_000)
+    c.train.eval_every = 1_000
+  c.eval.metrics = ("loss", "accuracy")
+  return c

@@ -1,0 +1,1 @@
+"""Diffusion models (DDPM, improved DDPM, DDIM, guidance): the maths as pure functions."""

@@ -1,0 +1,35 @@
+"""Defaults of the diffusion family; experiments override a few fields."""
+from genjax.config import base_config
+
+
+def default_config():
+  c = base_config()
+  c.family = "diffusion"
+  c.model.update(dict(
+      name="ddpm",                # ddpm | classifier (the noisy classifier of guidance)
+      image_shape=(28, 28, 1),
+      # U-Net (Ho et al. 2020, appendix B): base width, multipliers per level,
+      # ResBlocks per level, attention at these feature-map sizes.
+      ch=64, ch_mult=(1, 2, 2), num_res_blocks=2, attn_resolutions=(14,),
+      dropout=0.1, num_heads=1,
+      num_classes=0,              # > 0: class-conditional (CFG's null class added)
+      label_dropout=0.1,          # P(label -> null) in training (classifier-free guidance)
+      schedule="linear",          # linear | cosine
+      timesteps=1000,
+      prediction="eps",           # eps | x0 | v
+      loss="simple",              # simple (L_simple) | hybrid (L_simple + 1e-3 L_vlb, learned variance)
+      variance="fixed_large",     # fixed_large (sigma^2 = beta) | fixed_small (beta~); 'learned' with loss=hybrid
+      clip_x0=True,               # clip predicted x0 to [-1, 1] when sampling
+  ))
+  c.data.preprocess = ("scale_pm1",)   # 8-bit data -> [-1, 1], 256 bins (bits/dim)
+  c.sample.update(dict(
+      sampler="ddim",             # ddpm | ddim
+      steps=50,                   # sampling steps (respaced schedule); <= timesteps
+      eta=0.0,                    # DDIM eta in [0, 1]
+      guidance_weight=0.0,        # classifier-free guidance w (conditional models)
+      classifier_workdir="",      # a trained 'classifier' run: classifier guidance
+      classifier_scale=1.0,       # its scale s
+      inversion_fixed_point_iters=5,
+  ))
+  c.optim.update(lr=2e-4, grad_clip=1.0, warmup_steps=500, ema_decay=0.9999)
+  return c

@@ -1,0 +1,25 @@
+"""Normalisation helpers shared by the families."""
+import flax.linen as nn
+
+
+def num_groups(channels, max_groups=32, min_group_size=2):
+  """The largest divisor of ``channels`` at most ``max_groups`` and ``channels / min_group_size``.
+
+  GroupNorm (Wu & He 2018) with 32 groups, as DDPM uses it, needs the channel
+  count divisible by 32; other widths (48, tiny test models) get the most
+  groups that still divide them (1 = LayerNorm over H, W, C). Groups of one
+  channel are avoided (32 channels get 16 groups): such a group norm would
+  subtract each channel's spatial mean, erasing a per-channel shift such as
+  the time embedding a DDPM ResBlock adds just before its second norm.
+  """
+  cap = max(1, min(max_groups, channels // min_group_size))
+  return max(g for g in range(1, cap + 1) if channels % g == 0)
+
+
+def group_norm(x, max_groups=32, epsilon=1e-6, name=None):
+  """GroupNorm of ``x`` (channels last) with ``num_groups(C, max_groups)`` groups.
+
+  Call inside an ``nn.compact`` method; ``name`` names the submodule.
+  """
+  return nn.GroupNorm(num_groups=num_groups(x.shape[-1], max_groups),
+                      epsilon=epsilon, name=name)(x)
