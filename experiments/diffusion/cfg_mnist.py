@@ -18,6 +18,9 @@ def get_config(arg=None):
   arg = parse_arg(arg)
   c = ddpm_mnist.get_config(arg)
   c.model.update(num_classes=10, label_dropout=0.1)
+  if arg != "smoke":   # fits the 30-minute CPU budget beside the evaluations
+    c.train.num_steps = 1_500
+    c.optim.decay_steps = 1_500
   c.sample.guidance_weight = 2.0
   c.eval.metrics = tuple(c.eval.metrics) + ("cond_acc_mnist",)
   if arg == "smoke":
