@@ -8,6 +8,7 @@ ml_collections (the config is locked) with a "Did you mean" hint.
 import json
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 from genjax.errors import ConfigError
 
@@ -27,7 +28,7 @@ def base_config():
   c.data = ml_collections.ConfigDict(dict(
       name="mnist",
       offline=True,          # use genjax's offline builder when one exists
-      data_dir=None,         # tfds data dir for catalog datasets
+      data_dir=placeholder(str),  # tfds data dir for catalog datasets
       train_split="train",
       eval_split="test",
       preprocess=("scale_01",),
@@ -45,11 +46,11 @@ def base_config():
       eval_metrics=(),       # metrics run during training (cheap ones)
       eval_num_examples=1_000,
       eval_num_samples=1_000,  # samples drawn for periodic sample metrics
-      sync_every_step=None,  # None: auto (on for several CPU devices)
+      sync_every_step=placeholder(bool),  # None: auto (on for several CPU devices)
   ))
   c.optim = ml_collections.ConfigDict(dict(
       name="adam", lr=1e-3, schedule="constant", warmup_steps=0,
-      decay_steps=None, end_lr_fraction=0.0, b1=0.9, b2=0.999, eps=1e-8,
+      decay_steps=placeholder(int), end_lr_fraction=0.0, b1=0.9, b2=0.999, eps=1e-8,
       weight_decay=0.0, momentum=0.9, grad_clip=0.0, ema_decay=0.999,
   ))
   c.eval = ml_collections.ConfigDict(dict(
@@ -60,7 +61,7 @@ def base_config():
       # has one, else Inception).
       metrics=(),
       batch_size=500,
-      num_examples=None,     # None: the whole split
+      num_examples=placeholder(int),  # None: the whole split
       seed=0,
       num_samples=10_000,    # samples drawn for the sample metrics
       sample_batch_size=500,

@@ -114,3 +114,13 @@ def test_cli_bad_config_argument(tmp_path):
 def test_genjax_error_hierarchy():
   for cls in (ConfigError, DataError, WorkdirError):
     assert issubclass(cls, GenjaxError)
+
+
+def test_optional_fields_and_metric_lists_are_overridable_from_the_cli(tmp_path):
+  # Fields that default to None (placeholders) and metric lists parse; the run
+  # then stops only because the workdir holds no checkpoint.
+  proc = run_cli([f"--config={VAE}:smoke", f"--workdir={tmp_path}/run", "--mode=eval",
+                  "--config.eval.num_examples=5", "--config.optim.decay_steps=9",
+                  "--config.eval.metrics=nelbo,fid_mnist"])
+  assert proc.returncode == 2, proc.stderr
+  assert "no config.json" in proc.stderr or "no checkpoint" in proc.stderr, proc.stderr
