@@ -11,6 +11,12 @@ import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# XLA's persistent compilation cache: a resumed or repeated run loads its
+# compiled steps instead of compiling them again. JAX_COMPILATION_CACHE_DIR=
+# (empty) turns it off; JAX reads both variables when it is imported.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+    os.environ.get("GENJAX_CACHE_DIR") or os.path.expanduser("~/.cache/genjax"), "xla"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1.0")
 
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402

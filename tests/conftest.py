@@ -1,5 +1,21 @@
-"""Shared test set-up: quiet TensorFlow, no GPU grabbing, offline only."""
+"""Shared test set-up: quiet TensorFlow, no GPU grabbing, offline only.
+
+XLA's persistent compilation cache is shared by the whole session (the xdist
+workers and the subprocesses the tests start inherit the variable): a resume
+or a second experiment with the same model then loads the compiled step
+instead of compiling it again. It starts empty on every run, so the first
+compile of every program is still exercised.
+"""
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+if "PYTEST_XDIST_WORKER" not in os.environ and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _cache = tempfile.mkdtemp(prefix="genjax-test-xla-")
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+  atexit.register(shutil.rmtree, _cache, True)

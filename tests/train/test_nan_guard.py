@@ -42,7 +42,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 def test_unknown_training_metric_is_caught_at_start(tmp_path):
   c = load_config(VAE)
   c.unlock()
-  c.train.eval_metrics = ["fid"]
+  c.train.eval_metrics = ("fidd",)  # a typo of a real metric
   c.lock()
   with pytest.raises(ConfigError, match="nelbo"):
     main.run(c, str(tmp_path / "run"), "train")
