@@ -29,7 +29,7 @@ def get_config(arg=None):
                 num_samples=50_000)
   if arg == "smoke":
     shrink_for_smoke(c)
-    c.model.update(ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(16,),
+    c.model.update(ch=16, ch_mult=(1,), num_res_blocks=1, attn_resolutions=(32,),
                    timesteps=10)
     c.sample.update(sampler="ddim", steps=3)
     c.optim.warmup_steps = 1

@@ -92,9 +92,43 @@ class FashionMnist(_OfflineMnistLike, skip_registration=True):
                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
+class LfwSubset(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """The 100 real 25x25 grey faces of scikit-image's ``data.lfw_subset()``.
+
+  A limited-data GAN set with no catalog twin and no labels. 'train' holds
+  the 100 faces; 'test' holds the same 100 (there is no held-out set).
+  """
+
+  name = "lfw_subset"
+  CATALOG_TWIN = False  # no tfds catalog dataset of this name (the others have one)
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "The 100 faces of skimage.data.lfw_subset()."}
+
+  def _info(self):
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=("The first 100 images (the faces) of scikit-image's "
+                     "data.lfw_subset(), crops of Labeled Faces in the Wild, "
+                     "25x25 grey, uint8 = round(255 x). 'test' = 'train'."),
+        features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(25, 25, 1)),
+        }),
+        homepage="http://vis-www.cs.umass.edu/lfw/",
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # Nothing is downloaded.
+    return {s: self._generate_examples(s) for s in ("train", "test")}
+
+  def _generate_examples(self, split):
+    for i, image in enumerate(sources.LOADERS[self.name]()[split]):
+      yield i, {"image": image}
+
+
 OFFLINE_BUILDERS = {
     "mnist": Mnist,
     "fashion_mnist": FashionMnist,
+    "lfw_subset": LfwSubset,
 }
 
 

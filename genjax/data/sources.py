@@ -14,9 +14,15 @@ read datasets that are installed as packages:
   originals, so tfds' checksummed download would reject them; the IDX format
   is read directly here.
 
-Every loader returns ``{split: (images uint8 [N,28,28,1], labels int64 [N])}``
-for the splits 'train' (60k) and 'test' (10k), cached in-process (the arrays
-are read-only, so the cache cannot be modified by a caller).
+- LFW subset: scikit-image's ``skimage.data.lfw_subset()`` ships 200 25x25
+  grey crops of Labeled Faces in the Wild: the first 100 are faces, the other
+  100 non-faces. Only the 100 faces are used (a limited-data GAN set).
+
+The MNIST-like loaders return ``{split: (images uint8 [N,28,28,1], labels
+int64 [N])}`` for the splits 'train' (60k) and 'test' (10k); the LFW loader
+``{split: images uint8 [100,25,25,1]}`` (no labels). All are cached
+in-process (the arrays are read-only, so the cache cannot be modified by a
+caller).
 """
 import functools
 import gzip
@@ -224,8 +230,41 @@ def load_fashion_mnist_arrays():
   return _load_fashion_mnist(fashion_mnist_dir())
 
 
+# --------------------------------------------------------------------------
+# The 100 real faces of scikit-image's lfw_subset.
+
+LFW_INSTALL = "pip install scikit-image"
+LFW_NUM_FACES = 100
+
+
+@functools.lru_cache(maxsize=None)
+def load_lfw_subset_arrays():
+  """The 100 LFW faces of ``skimage.data.lfw_subset()`` as ``{'train': images, 'test': images}``.
+
+  images: uint8 [100,25,25,1], round(255 * x) of scikit-image's float64 values
+  in [0, 1]. There is no held-out set: 'test' is the same 100 faces as
+  'train' (FID against the training faces, as limited-data papers report).
+  """
+  try:
+    from skimage import data as skdata
+  except ImportError:
+    raise DataError(
+        "The offline LFW subset needs scikit-image (its data.lfw_subset() ships "
+        f"the faces); install it with `{LFW_INSTALL}`.") from None
+  x = np.asarray(skdata.lfw_subset(), np.float64)
+  if x.shape != (200, 25, 25) or x.min() < 0 or x.max() > 1:
+    raise DataError(
+        f"skimage.data.lfw_subset() returned shape {x.shape} with values in "
+        f"[{x.min()}, {x.max()}]; expected 200 25x25 images in [0, 1] (the "
+        "first 100 faces). Reinstall scikit-image.")
+  faces = np.round(x[:LFW_NUM_FACES] * 255.0).astype(np.uint8)[..., None]
+  (faces,) = _readonly(faces)
+  return {"train": faces, "test": faces}
+
+
 # Dataset name -> loader; the offline tfds builders read from these.
 LOADERS = {
     "mnist": load_mnist_arrays,
     "fashion_mnist": load_fashion_mnist_arrays,
+    "lfw_subset": load_lfw_subset_arrays,
 }

@@ -7,6 +7,8 @@
     images = family.sample(state, rng, num, cond=None)       # [num,H,W,C] in [0,1]
                                      # cond: int32 [num] labels when num_classes is set
     grids = family.image_grids(state, batch, rng)            # name -> [R,C,H,W,C] in [0,1]
+    state = family.data_init(state, batch)   # optional: once, on the first
+                                             # training batch of a fresh run
 
 Batches are dicts of global ``jax.Array``s: ``image`` float32 [B,H,W,C] (as
 the data pipeline's preprocessing left it), ``label`` int32 [B], and for
@@ -16,6 +18,8 @@ rng passed to evaluation is fixed, so an evaluation is reproducible.
 """
 import dataclasses
 from typing import Any, Callable, Mapping, Optional
+
+import jax.numpy as jnp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,3 +37,17 @@ class Family:
   # ``cond`` (None: unconditional). Sample metrics then draw class-balanced
   # samples, and ``cond_acc`` becomes available.
   num_classes: Optional[int] = None
+  # Data-dependent initialisation (weight normalisation, Salimans & Kingma
+  # 2016): called once with the first training batch of a fresh run, before
+  # the first step; a resumed run restores its state instead.
+  data_init: Optional[Callable[..., Any]] = None
+
+
+def sample_labels(num, num_classes, cond=None):
+  """Labels of a conditional ``sample``: ``cond`` if given, else class-balanced
+  (0, 1, ..., K-1, 0, 1, ...); None for an unconditional family (K falsy)."""
+  if not num_classes:
+    return None
+  if cond is None:
+    return jnp.arange(num, dtype=jnp.int32) % num_classes
+  return jnp.asarray(cond, jnp.int32)

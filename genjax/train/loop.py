@@ -277,6 +277,7 @@ def train(config, workdir):
   else:
     start = 0
     state = run.fresh_state()
+  needs_data_init = start == 0 and run.family.data_init is not None
   sync = cfg.sync_every_step
   if sync is None:
     sync = jax.default_backend() == "cpu" and jax.device_count() > 1
@@ -322,6 +323,9 @@ def train(config, workdir):
     with _stop_on_signals() as stop:
       for step in range(start, cfg.num_steps):
         batch = shard_lib.to_global(next(it), run.mesh)
+        if needs_data_init:   # e.g. weight normalisation's data-dependent init
+          state = jax.jit(run.family.data_init, out_shardings=run.rep)(state, batch)
+          needs_data_init = False
         if compiled is None:
           t0 = time.perf_counter()
           compiled = step_fn.lower(state, batch).compile()

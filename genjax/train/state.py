@@ -37,3 +37,16 @@ def create_train_state(rng, params, optimizer, *, ema=True, model_state=None):
       rng=jnp.asarray(rng, jnp.uint32),
       model_state=model_state if model_state is not None else {},
   )
+
+
+def init_key(key):
+  """A raw key turned into an 'rbg' key for drawing initial parameters.
+
+  Deterministic (its bits come from XLA's RngBitGenerator). flax's
+  initialisers with the default threefry keys take 2-3x longer to compile on
+  XLA:CPU (a small DCGAN G: 8.9 s vs 2.9 s; a small PixelCNN++ 28 s vs 13 s),
+  and ``init`` is compiled on every start, resume, eval and sample. Training
+  steps keep threefry, whose draws do not depend on how a batch is sharded.
+  """
+  return jax.random.wrap_key_data(
+      jnp.concatenate([key, jax.random.fold_in(key, 1)]), impl="rbg")

@@ -129,7 +129,7 @@ def test_eval_is_fixed_and_skips_augmentation():
 
 def test_unknown_dataset_name():
   with pytest.raises(ConfigError,
-                     match="Valid dataset names: fashion_mnist, mnist"):
+                     match="Valid dataset names: fashion_mnist, lfw_subset, mnist"):
     pipeline.image_shape(dict(name="mnits"))
 
 

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import optax
 
 from genjax.errors import ConfigError, unknown_name
-from genjax.families.base import Family
+from genjax.families.base import Family, sample_labels
 from genjax.families.diffusion import losses, samplers
 from genjax.families.diffusion import schedules as sch
 from genjax.families.diffusion.classifier import NoisyClassifier
@@ -227,15 +227,8 @@ def _ddpm_family(config, s):
       kind = "eps"
     return fn, kind
 
-  def class_labels(num, cond):
-    if not sample_classes:
-      return None
-    if cond is None:
-      return jnp.arange(num, dtype=jnp.int32) % sample_classes
-    return jnp.asarray(cond, jnp.int32)
-
   def generate(state, rng, num, cond=None, x_T=None):
-    fn, kind = guided_model_fn(state, class_labels(num, cond))
+    fn, kind = guided_model_fn(state, sample_labels(num, sample_classes, cond))
     return samplers.sample(s.sampler, sample_sched, fn, rng,
                            (num,) + s.image_shape, kind, s.variance, s.eta,
                            s.clip_x0, x_T)

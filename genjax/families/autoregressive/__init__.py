@@ -1,0 +1,1 @@
+"""Autoregressive family: PixelCNN, Gated PixelCNN, PixelCNN++, PixelRNN."""

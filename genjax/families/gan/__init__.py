@@ -1,0 +1,1 @@
+"""GAN family: MLP GAN, DCGAN, ResNet GANs, conditional GANs, DiffAugment/ADA."""

@@ -1,0 +1,85 @@
+"""Defaults of the GAN family; experiments override a few fields."""
+from ml_collections.config_dict import placeholder
+
+from genjax.config import base_config
+
+
+def default_config():
+  c = base_config()
+  c.family = "gan"
+  c.model.update(dict(
+      arch="dcgan",               # mlp | dcgan | resnet (models.ARCHS)
+      image_shape=(28, 28, 1),
+      z_dim=100,                  # latent size; z ~ N(0, I)
+      g_hidden=(256, 512, 1024),  # MLP G widths (Linear + BatchNorm + ReLU blocks)
+      d_hidden=(512, 256),        # MLP D widths (Linear + LeakyReLU blocks)
+      g_channels=(128, 64),       # conv G widths, one per 2x upsampling (28: 7->14->28)
+      d_channels=(64, 128),       # conv D widths, one per stride-2 conv / down block
+      num_classes=0,              # > 0: class-conditional (needs a labelled dataset)
+      g_cond="cbn",               # concat (cGAN, z + one-hot) | cbn (conditional BatchNorm)
+      d_cond="projection",        # concat (one-hot input maps) | projection (Miyato & Koyama)
+      spectral_norm=False,        # spectral normalisation of every D layer
+      d_batch_norm=False,         # BatchNorm in the DCGAN D (not with WGAN-GP / R1)
+      loss="non_saturating",      # minimax | non_saturating | hinge | least_squares | wasserstein
+      penalty="none",             # none | r1 | r2 | gp (WGAN-GP)
+      penalty_weight=0.0,         # R1/R2: gamma / 2; gp: lambda (10 in the paper)
+      penalty_every=1,            # lazy regularisation: every k D steps, scaled by k
+      n_critic=1,                 # D steps per G step
+      augment="none",             # none | diffaugment | ada
+      diffaugment_policy=("color", "translation", "cutout"),
+      ada_ops=("xflip", "rotate90", "xint", "brightness", "contrast",
+               "saturation", "cutout"),
+      ada_target=0.6,             # target of r_t = E[sign D(real)], in (0, 1)
+      ada_interval=4,             # update p every this many steps
+      ada_kimg=500,               # p can move 0 -> 1 in this many thousand images
+  ))
+  c.data.preprocess = ("scale_pm1",)   # 8-bit data -> [-1, 1], G's tanh range
+  # DCGAN's Adam (Radford et al. 2016): lr 2e-4, beta1 0.5. d_lr: D's learning
+  # rate (TTUR, Heusel et al. 2017); None = lr.
+  c.optim.update(lr=2e-4, b1=0.5, b2=0.999, ema_decay=0.999)
+  c.optim.d_lr = placeholder(float)
+  # truncation: sample z from N(0, I) truncated to [-psi, psi] (0 = none);
+  # truncation_grid: the psis of the truncation grid (same z, one row each).
+  c.sample.update(dict(truncation=0.0, truncation_grid=(0.5, 0.7, 1.0, 0.0),
+                       grid_columns=8))
+  return c
+
+
+def shrink_gan_for_smoke(c, eval_metrics=("d_real", "fid_mnist")):
+  """The ``:smoke`` argument of the GAN experiments: tiny nets, a run of seconds.
+
+  Keeps the architecture, loss, penalty, conditioning and augmentation of the
+  experiment; shrinks widths and the run (``genjax.config.shrink_for_smoke``).
+  """
+  from genjax.config import shrink_for_smoke
+  shrink_for_smoke(c)
+  m = c.model
+  m.update(z_dim=8, g_hidden=(16,), d_hidden=(16,),
+           g_channels=tuple([8] * len(m.g_channels)),
+           d_channels=tuple([8] * len(m.d_channels)))
+  c.train.eval_metrics = ("d_real",)
+  c.eval.metrics = tuple(eval_metrics)
+  c.sample.truncation_grid = (0.5, 0.0)
+  c.sample.grid_columns = 4
+  return c
+
+
+LIMITED_DATA_ARGS = ("none", "diffaugment", "ada")
+
+
+def parse_augment_arg(arg, default="ada"):
+  """``:ARG`` of the limited-data experiments -> (augment, smoke).
+
+  ARG is one of none | diffaugment | ada | smoke, or an augmentation and
+  smoke joined by a comma (``diffaugment,smoke``); nothing means ``default``.
+  """
+  from genjax.errors import ConfigError
+  parts = [p.strip() for p in str(arg or "").split(",") if p.strip()]
+  smoke = "smoke" in parts
+  kinds = [p for p in parts if p != "smoke"]
+  if len(kinds) > 1 or any(k not in LIMITED_DATA_ARGS for k in kinds):
+    raise ConfigError(
+        f"Unknown config argument {arg!r}: the limited-data experiments take "
+        f"one of {', '.join(LIMITED_DATA_ARGS)} (the augmentation; default "
+        f"{default!r}), 'smoke', or e.g. 'diffaugment,smoke'.")
+  return (kinds[0] if kinds else default), smoke
