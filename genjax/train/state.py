@@ -22,6 +22,11 @@ class TrainState:
   model_state: Any = flax.struct.field(default_factory=dict)  # e.g. batch_stats
 
 
+def eval_params(state, use_ema=True):
+  """The parameters evaluation and sampling use: the EMA ones when kept and asked for."""
+  return state.ema_params if use_ema and state.ema_params is not None else state.params
+
+
 def step_rng(base_rng, step):
   """The key for step ``step``: fold_in(base, step), so a resume draws the same numbers."""
   return jax.random.fold_in(base_rng, step)

@@ -25,7 +25,7 @@ from genjax.families.autoregressive import likelihoods as lik
 from genjax.families.autoregressive import sampling
 from genjax.families.base import Family, sample_labels
 from genjax.train.optim import make_optimizer
-from genjax.train.state import create_train_state, init_key
+from genjax.train.state import create_train_state, eval_params, init_key
 from genjax.train.step import make_train_step
 
 # model name -> (module path, class name)
@@ -135,18 +135,15 @@ def make_family(config):
                                        "bpd": jnp.mean(bits_per_dim(per, num_dims))},
                                       model_state)
 
-  def eval_params(state):
-    return state.ema_params if use_ema and state.ema_params is not None else state.params
-
   def eval_nll(state, batch, rng):
     del rng
-    return nll(eval_params(state), batch)
+    return nll(eval_params(state, use_ema), batch)
 
   def eval_bpd(state, batch, rng):
     return bits_per_dim(eval_nll(state, batch, rng), num_dims)
 
   def draw(state, rng, x_init, labels, start):
-    params = eval_params(state)
+    params = eval_params(state, use_ema)
     if cached:
       vertical = lambda x: model.apply({"params": params}, x, labels,
                                        method=type(model).vertical_features)

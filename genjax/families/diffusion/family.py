@@ -32,7 +32,7 @@ from genjax.families.diffusion import schedules as sch
 from genjax.families.diffusion.classifier import NoisyClassifier
 from genjax.families.diffusion.unet import UNet, check_image_size
 from genjax.train.optim import make_optimizer
-from genjax.train.state import create_train_state
+from genjax.train.state import create_train_state, eval_params
 from genjax.train.step import make_train_step
 
 NAMES = ("ddpm", "classifier")
@@ -120,10 +120,6 @@ def read_settings(config):
       classifier_scale=float(smp.get("classifier_scale", 1.0)),
       fixed_point_iters=int(smp.get("inversion_fixed_point_iters", 5)),
       use_ema=bool(smp.get("use_ema", True)))
-
-
-def eval_params(state, use_ema):
-  return state.ema_params if use_ema and state.ema_params is not None else state.params
 
 
 def _random_t_and_noise(rng, x0, T):
