@@ -34,7 +34,7 @@ def get_config(arg=None):
   c.model.update(arch="dcgan", image_shape=(28, 28, 1), z_dim=100,
                  g_channels=(64, 32), d_channels=(32, 64), loss="non_saturating")
   c.data.update(name="mnist", preprocess=("scale_pm1",))
-  c.train.update(batch_size=64, num_steps=3_500, log_every=100, ckpt_every=1_000,
+  c.train.update(batch_size=64, num_steps=4_200, log_every=100, ckpt_every=700,
                  sample_every=1_000, eval_every=2_000,
                  eval_metrics=("d_real", "fid_mnist"), eval_num_examples=1_000,
                  eval_num_samples=1_000)

@@ -33,8 +33,8 @@ def get_config(arg=None):
                  augment=augment, ada_target=0.6, ada_interval=4, ada_kimg=100)
   c.data.update(name="mnist", train_split="train[:600]", preprocess=("scale_pm1",),
                 shuffle_buffer=600)
-  c.train.update(batch_size=64, num_steps=4_000, log_every=50, ckpt_every=1_000,
-                 sample_every=1_000, eval_every=1_000,
+  c.train.update(batch_size=64, num_steps=2_000, log_every=50, ckpt_every=500,
+                 sample_every=500, eval_every=500,
                  eval_metrics=("d_real", "r_t", "fid_mnist"), eval_num_examples=1_000,
                  eval_num_samples=1_000)
   c.optim.update(lr=2e-4, d_lr=2e-4, b1=0.5, b2=0.999, ema_decay=0.999)

@@ -2,6 +2,7 @@
 
     python -m genjax.eval.results runs/ [more workdirs or folders]
         [--metrics fid_mnist,kid_mnist] [--out results.md] [--plots DIR]
+        [--compare r_t,ada_p,fid_mnist --compare-out runs/compare.png]
 
 A workdir is a folder with ``config.json`` and ``metrics.jsonl``; a folder of
 them is scanned recursively. Each run is one row: experiment (the ``--config``
@@ -9,7 +10,10 @@ of its last training launch, else the folder name), step, images seen,
 training wall time, and the latest evaluated value of each metric (``± stderr``
 where recorded). For every run a PNG of each metric against the training
 step (and the training loss) is written to ``<workdir>/metrics.png``, or to
-``--plots/<run>.png``.
+``--plots/<run>.png``. ``--compare`` draws the named metrics of all runs
+on shared axes in one PNG (one panel per metric, one line per run); a name is
+looked up among the training rows (e.g. ``r_t``, ``ada_p``, ``loss``) and
+among the evaluations (``fid_mnist``).
 """
 import argparse
 import json
@@ -92,6 +96,47 @@ def markdown(runs, columns):
   return "\n".join(lines)
 
 
+def _series(run, name):
+  """(step, value) pairs of a training metric or, failing that, of eval/<name>."""
+  for key in (name, "eval/" + name):
+    pts = [(r["step"], r[key]) for r in run["rows"]
+           if isinstance(r.get(key), (int, float)) and ("train_time_s" in r or key != name)]
+    if pts:
+      return pts
+  return []
+
+
+def compare_plot(runs, names, path):
+  """One PNG: a panel per metric in ``names``, a line per run."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, axes = plt.subplots(1, len(names), squeeze=False, figsize=(4.5 * len(names), 3.2))
+  drawn = 0
+  for ax, name in zip(axes.flat, names):
+    for run in runs:
+      pts = _series(run, name)
+      if pts:
+        xs, ys = zip(*pts)
+        ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3,
+                label=os.path.basename(run["workdir"].rstrip("/")))
+        drawn += 1
+    ax.set_title(name, fontsize=9)
+    ax.set_xlabel("step", fontsize=8)
+    ax.tick_params(labelsize=7)
+    if ax.get_lines():
+      ax.legend(fontsize=7)
+  if not drawn:
+    plt.close(fig)
+    raise SystemExit(f"genjax.eval.results: error: none of the runs has "
+                     f"{', '.join(names)} (training or eval metrics)")
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
 def plot(run, columns, path):
   """PNG: training loss and each metric against the training step."""
   import matplotlib
@@ -133,6 +178,9 @@ def main(argv=None):
   ap.add_argument("--metrics", default="", help="comma-separated columns (default: all)")
   ap.add_argument("--out", default="", help="also write the table to this file")
   ap.add_argument("--plots", default="", help="folder for the PNGs (default: each workdir)")
+  ap.add_argument("--compare", default="",
+                  help="comma-separated metrics to overlay for all runs in one PNG")
+  ap.add_argument("--compare-out", default="compare.png", help="the --compare PNG")
   args = ap.parse_args(argv)
   runs = [summarize(w) for w in find_workdirs(args.paths)]
   if not runs:
@@ -150,6 +198,9 @@ def main(argv=None):
             os.path.join(r["workdir"], "metrics.png"))
     if plot(r, metric_columns([r]), path):
       print(f"wrote {path}", file=sys.stderr)
+  if args.compare:
+    names = [m for m in args.compare.split(",") if m]
+    print(f"wrote {compare_plot(runs, names, args.compare_out)}", file=sys.stderr)
   return 0
 
 

@@ -7,8 +7,8 @@
     images = family.sample(state, rng, num, cond=None)       # [num,H,W,C] in [0,1]
                                      # cond: int32 [num] labels when num_classes is set
     grids = family.image_grids(state, batch, rng)            # name -> [R,C,H,W,C] in [0,1]
-    state = family.data_init(state, batch)   # optional: once, on the first
-                                             # training batch of a fresh run
+    family.init_on_data    # True: a fresh run calls init(rng, first training
+                           # batch) in place of init(rng, example batch)
 
 Batches are dicts of global ``jax.Array``s: ``image`` float32 [B,H,W,C] (as
 the data pipeline's preprocessing left it), ``label`` int32 [B], and for
@@ -38,9 +38,11 @@ class Family:
   # samples, and ``cond_acc`` becomes available.
   num_classes: Optional[int] = None
   # Data-dependent initialisation (weight normalisation, Salimans & Kingma
-  # 2016): called once with the first training batch of a fresh run, before
-  # the first step; a resumed run restores its state instead.
-  data_init: Optional[Callable[..., Any]] = None
+  # 2016): a fresh run calls ``init`` once with its first training batch (in
+  # place of the example batch) before the first step; a resumed run restores
+  # its state instead. Shapes never depend on the batch, so restoring still
+  # traces ``init`` with the example batch.
+  init_on_data: bool = False
 
 
 def sample_labels(num, num_classes, cond=None):

@@ -79,9 +79,10 @@ class _Run:
     shapes = jax.eval_shape(self.family.init, self.base_rng, self.example)
     return shard_lib.replicate_abstract(shapes, self.mesh)
 
-  def fresh_state(self):
+  def fresh_state(self, batch=None):
+    """``family.init`` on the example batch, or on ``batch`` (data-dependent init)."""
     init = jax.jit(self.family.init, out_shardings=self.rep)
-    return init(self.base_rng, self.example)
+    return init(self.base_rng, self.example if batch is None else batch)
 
   def restore_latest(self):
     step = self.ckpt.latest_step()
@@ -276,8 +277,8 @@ def train(config, workdir):
           flush=True)
   else:
     start = 0
-    state = run.fresh_state()
-  needs_data_init = start == 0 and run.family.data_init is not None
+    # Data-dependent init happens on the first batch (below); one init program.
+    state = None if run.family.init_on_data else run.fresh_state()
   sync = cfg.sync_every_step
   if sync is None:
     sync = jax.default_backend() == "cpu" and jax.device_count() > 1
@@ -323,9 +324,8 @@ def train(config, workdir):
     with _stop_on_signals() as stop:
       for step in range(start, cfg.num_steps):
         batch = shard_lib.to_global(next(it), run.mesh)
-        if needs_data_init:   # e.g. weight normalisation's data-dependent init
-          state = jax.jit(run.family.data_init, out_shardings=run.rep)(state, batch)
-          needs_data_init = False
+        if state is None:   # e.g. weight normalisation's data-dependent init
+          state = run.fresh_state(batch)
         if compiled is None:
           t0 = time.perf_counter()
           compiled = step_fn.lower(state, batch).compile()
@@ -385,7 +385,7 @@ def train(config, workdir):
     bar.close()
     run.ckpt.close()
     run.writer.close()
-  return state
+  return run.fresh_state() if state is None else state   # (num_steps == 0)
 
 
 def evaluate(config, workdir):

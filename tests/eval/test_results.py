@@ -43,3 +43,18 @@ def test_table_has_one_row_per_run_with_latest_metrics_and_plots(tmp_path, capsy
 def test_no_workdirs_is_a_clear_error(tmp_path):
   with pytest.raises(SystemExit, match="no workdirs"):
     results.main([str(tmp_path)])
+
+
+def test_compare_overlays_training_and_eval_metrics_of_all_runs(tmp_path):
+  for name in ("none", "ada"):
+    make_workdir(str(tmp_path / name), f"experiments/x/{name}.py",
+                 [(100, {"fid_mnist": 9.0}), (200, {"fid_mnist": 5.0})])
+  runs = [results.summarize(str(tmp_path / n)) for n in ("none", "ada")]
+  assert results._series(runs[0], "loss") == [(100, 3.0), (200, 2.0)]   # training rows
+  assert results._series(runs[0], "fid_mnist") == [(100, 9.0), (200, 5.0)]
+  out = tmp_path / "cmp.png"
+  assert results.main([str(tmp_path), "--compare", "loss,fid_mnist",
+                       "--compare-out", str(out)]) == 0
+  assert out.stat().st_size > 1000
+  with pytest.raises(SystemExit, match="none of the runs has r_t"):
+    results.main([str(tmp_path), "--compare", "r_t", "--compare-out", str(out)])

@@ -117,3 +117,28 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
   assert "checkpoint saved" in out
   steps = ckpt_lib.Checkpointer(wd).all_steps()
   assert steps and 0 < steps[-1] < 100000
+
+
+def test_init_on_data_initialises_a_fresh_run_on_its_first_batch(tmp_path, monkeypatch):
+  """``Family.init_on_data``: a fresh run calls init on the first training
+  batch (weight norm's data-dependent init); a resumed run restores instead."""
+  import dataclasses
+  from genjax import registry
+  seen = []
+  make = registry.make_family
+
+  def recording_family(config):
+    fam = make(config)
+    def init(rng, batch):
+      seen.append(batch["image"].shape[0])   # static while tracing
+      return fam.init(rng, batch)
+    return dataclasses.replace(fam, init=init, init_on_data=True)
+
+  monkeypatch.setattr(registry, "make_family", recording_family)
+  wd = str(tmp_path / "run")
+  main.run(_config(2, 2), wd, "train")
+  batch_size = _config(2, 2).train.batch_size
+  assert seen[:1] == [batch_size], seen   # initialised on the real batch
+  seen.clear()
+  main.run(_config(3, 2), wd, "train")                  # resumes from step 2
+  assert batch_size not in seen, seen                   # only shapes traced

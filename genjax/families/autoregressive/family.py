@@ -119,12 +119,6 @@ def make_family(config):
     params = fresh_params(r_params, jnp.asarray(example_batch["image"], jnp.float32))
     return create_train_state(r_state, params, optimizer, ema=bool(optim.get("ema_decay")))
 
-  def data_init(state, batch):
-    """Re-initialises on a real batch (weight norm's data-dependent init)."""
-    params = fresh_params(jax.random.fold_in(state.rng, 1), batch["image"])
-    return create_train_state(state.rng, params, optimizer,
-                              ema=state.ema_params is not None)
-
   def nll(params, batch, train=False, rng=None):
     out = apply(params, batch["image"], batch["label"], train, rng)
     return -likelihood.log_prob(out, batch["image"])         # [B] nats
@@ -183,4 +177,4 @@ def make_family(config):
       eval_metrics={"nll": eval_nll, "bpd": eval_bpd}, sample=sample,
       image_grids=image_grids, data_to_unit=lambda x: jnp.clip(likelihood.to_unit(x), 0, 1),
       num_classes=K or None,
-      data_init=data_init if m.name == "pixelcnnpp" else None)
+      init_on_data=m.name == "pixelcnnpp")   # weight norm's data-dependent init

@@ -240,19 +240,20 @@ def _ddpm_family(config, s):
     params = eval_params(state, s.use_ema)
     fn = lambda x_, t: net(params, x_, t, labels if K else None)
     lat = samplers.ddim_invert(sample_sched, fn, x, s.prediction, s.fixed_point_iters)
-    back = samplers.ddim_sample(sample_sched, fn, None, x.shape, s.prediction, 0.0,
-                                s.clip_x0, x_T=lat)
-    noise_img = jnp.clip(lat / 6.0 + 0.5, 0.0, 1.0)   # x_T shown at +-3 sigma
-    rows = jnp.stack([to_unit(x[:GRID_ROWS]), noise_img[:GRID_ROWS],
-                      to_unit(back[:GRID_ROWS])], axis=1)
     alphas = jnp.linspace(0.0, 1.0, INTERP_STEPS)
     path = jax.vmap(lambda a, b: samplers.slerp(a, b, alphas))(
         lat[:GRID_ROWS], lat[GRID_ROWS:])                  # [R, S, H, W, C]
-    lab = jnp.repeat(labels[:GRID_ROWS], INTERP_STEPS)
-    fn_i = lambda x_, t: net(params, x_, t, lab if K else None)
     flat = path.reshape((-1,) + s.image_shape)
-    frames = samplers.ddim_sample(sample_sched, fn_i, None, flat.shape, s.prediction,
-                                  0.0, s.clip_x0, x_T=flat)
+    # One sampler call regenerates the inverted images and the slerp frames.
+    lab = jnp.concatenate([labels, jnp.repeat(labels[:GRID_ROWS], INTERP_STEPS)])
+    fn_all = lambda x_, t: net(params, x_, t, lab if K else None)
+    out = samplers.ddim_sample(sample_sched, fn_all, None, (len(lab),) + s.image_shape,
+                               s.prediction, 0.0, s.clip_x0,
+                               x_T=jnp.concatenate([lat, flat]))
+    back, frames = out[:len(x)], out[len(x):]
+    noise_img = jnp.clip(lat / 6.0 + 0.5, 0.0, 1.0)   # x_T shown at +-3 sigma
+    rows = jnp.stack([to_unit(x[:GRID_ROWS]), noise_img[:GRID_ROWS],
+                      to_unit(back[:GRID_ROWS])], axis=1)
     return {"inversion": rows,
             "interpolation": to_unit(frames).reshape(GRID_ROWS, INTERP_STEPS, *s.image_shape)}
 

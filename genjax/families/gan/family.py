@@ -29,6 +29,10 @@ One ``train_step(state, batch)``:
      steps; every ``ada_interval`` steps p moves toward the target.
   4. G's EMA with the warm-started decay min(decay, (1+t)/(10+t)).
 Fake images of a conditional model carry the real batch's labels.
+Sampling uses G's EMA (``sample.use_ema``). G's BatchNorm running statistics
+belong to the raw G, not to the averaged weights, so the EMA generator's are
+recomputed from a fixed draw of latents ("standing statistics", Brock et al.
+2019 BigGAN, sec. 4 / app. C): ``standing_stats``.
 Data are 8-bit images in [-1, 1] (``scale_pm1``); samples come back in [0, 1].
 """
 import dataclasses
@@ -47,6 +51,8 @@ from genjax.train.optim import ema_decay_warmup, ema_update, make_optimizer
 from genjax.train.state import init_key, step_rng
 
 PENALTIES = ("none", "r1", "r2", "gp")
+STANDING_NUM = 512   # latent draws for the EMA generator's BatchNorm statistics
+STANDING_SEED = 0
 AUGMENTS = ("none", "diffaugment", "ada")
 
 
@@ -171,6 +177,21 @@ def _apply(module, params, stats, *args, train, **kwargs):
     out, new = module.apply(variables, *args, train=True, mutable=list(stats), **kwargs)
     return out, dict(new)
   return module.apply(variables, *args, train=train, **kwargs), stats
+
+
+def standing_stats(G, params, stats, z, labels):
+  """BatchNorm statistics of generator ``params`` on the batch ``z`` (+ labels).
+
+  One training-mode pass from zeroed running statistics: flax updates them to
+  momentum * 0 + (1 - momentum) * batch statistic, so dividing by
+  (1 - momentum) leaves the batch's mean and (biased) variance, which are what
+  training mode normalises with. ``stats`` only gives the tree's structure.
+  """
+  if not stats:
+    return stats
+  zero = jax.tree.map(jnp.zeros_like, stats)
+  _, new = _apply(G, params, zero, z, labels, train=True)
+  return jax.tree.map(lambda v: v / (1.0 - models.BN_MOMENTUM), new)
 
 
 def make_family(config):
@@ -305,11 +326,19 @@ def make_family(config):
         ada_rt_count=rt_count)
     return new_state, metrics
 
-  def generator_params(state):
-    return state.g_ema_params if s.use_ema else state.g_params
+  def generator_variables(state):
+    """(params, BatchNorm statistics) of the sampling generator."""
+    if not s.use_ema:
+      return state.g_params, state.g_stats
+    # Standing statistics of the EMA weights on a fixed, untruncated draw.
+    n = STANDING_NUM
+    z = sample_z(jax.random.PRNGKey(STANDING_SEED), n)
+    return state.g_ema_params, standing_stats(G, state.g_ema_params, state.g_stats,
+                                              z, sample_labels(n, K))
 
   def generate(state, z, labels):
-    x, _ = _apply(G, generator_params(state), state.g_stats, z, labels, train=False)
+    params, stats = generator_variables(state)
+    x, _ = _apply(G, params, stats, z, labels, train=False)
     return to_unit(x)
 
   def sample(state, rng, num, cond=None):

@@ -55,7 +55,7 @@ def test_classifier_guidance_samples_class_balanced_images(classifier_run):
   c = smoke(classifier_workdir=classifier_run, classifier_scale=3.0)
   family = fam.make_family(c)
   assert family.num_classes == 10   # the classifier's classes
-  state = family.init(jax.random.PRNGKey(0), example_batch((28, 28, 1)))
+  state = jax.jit(family.init)(jax.random.PRNGKey(0), example_batch((28, 28, 1)))
   x = family.sample(state, jax.random.PRNGKey(1), 4, jnp.array([0, 1, 2, 3]))
   assert x.shape == (4, 28, 28, 1) and float(x.min()) >= 0 and float(x.max()) <= 1
   assert np.isfinite(np.asarray(x)).all()
@@ -79,10 +79,11 @@ def test_cfg_guidance_changes_samples_and_w0_is_the_conditional_model():
   c = smoke("experiments/diffusion/cfg_mnist.py", guidance_weight=0.0)
   family0 = fam.make_family(c)
   family3 = fam.make_family(smoke("experiments/diffusion/cfg_mnist.py", guidance_weight=3.0))
-  state = family0.init(jax.random.PRNGKey(0), example_batch((28, 28, 1)))
+  state = jax.jit(family0.init)(jax.random.PRNGKey(0), example_batch((28, 28, 1)))
   # Random (non-zero) output weights so the label matters.
-  state = state.replace(ema_params=jax.tree.map(
-      lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(2), p.shape), state.ema_params))
+  state = state.replace(ema_params=jax.jit(lambda ps: jax.tree.map(
+      lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(2), p.shape), ps))(
+          state.ema_params))
   labels = jnp.arange(4) % 10
   a = family0.sample(state, jax.random.PRNGKey(1), 4, labels)
   b = family3.sample(state, jax.random.PRNGKey(1), 4, labels)
@@ -91,15 +92,18 @@ def test_cfg_guidance_changes_samples_and_w0_is_the_conditional_model():
 
 def test_jitted_ddim_equals_a_python_loop_over_a_jitted_model():
   s = sch.make_schedule("linear", 100, 10)
-  model = UNet(ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(), dropout=0.0)
+  model = UNet(ch=8, ch_mult=(1,), num_res_blocks=1, attn_resolutions=(), dropout=0.0)
   x = jnp.zeros((2, 8, 8, 1))
-  params = model.init(jax.random.PRNGKey(0), x, jnp.zeros((2,), jnp.int32))["params"]
-  params = jax.tree.map(lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(3), p.shape), params)
+  # (jitted: eager init and random draws compile op by op, seconds on CPU)
+  params = jax.jit(lambda k: jax.tree.map(
+      lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(3), p.shape),
+      model.init(k, x, jnp.zeros((2,), jnp.int32))["params"]))(jax.random.PRNGKey(0))
   model_fn = jax.jit(lambda x, t: model.apply({"params": params}, x, t))
   rng = jax.random.PRNGKey(4)
   whole = jax.jit(lambda r: samplers.ddim_sample(s, model_fn, r, x.shape, "eps", 0.0, True))(rng)
   y = jax.random.normal(jax.random.fold_in(rng, s.num_timesteps), x.shape)
-  for i in reversed(range(s.num_timesteps)):
-    out = model_fn(y, s.timesteps[jnp.full((2,), i)])
-    y = samplers.ddim_step(s, y, i, out, "eps", 0.0, True, jnp.zeros_like(y))
+  step = jax.jit(lambda y, i, out: samplers.ddim_step(s, y, i, out, "eps", 0.0, True,
+                                                      jnp.zeros_like(y)))
+  for i in reversed(range(s.num_timesteps)):   # one Python iteration per step
+    y = step(y, i, model_fn(y, s.timesteps[jnp.full((2,), i)]))
   np.testing.assert_allclose(np.asarray(whole), np.asarray(y), atol=1e-4)

@@ -94,6 +94,21 @@ def test_train_step_matches_a_hand_computed_step():
   assert fam.num_classes is None
 
 
+@pytest.mark.parametrize("use_ema", [True, False])
+def test_ema_samples_use_their_own_batchnorm_statistics(use_ema):
+  """The EMA generator samples with standing statistics of its own weights; the
+  running statistics (the raw G's) are used only by the raw G."""
+  c = _tiny_config(g_hidden=(5,))
+  c.sample.use_ema = use_ema
+  fam = make_family(c)
+  state = jax.jit(fam.init)(jax.random.PRNGKey(0),
+                            {"image": jnp.zeros((1,) + SHAPE), "label": jnp.zeros((1,), jnp.int32)})
+  moved = state.replace(g_stats=jax.tree.map(lambda v: v + 3.0, state.g_stats))
+  draw = jax.jit(fam.sample, static_argnums=2)
+  a, b = (np.asarray(draw(st, jax.random.PRNGKey(1), 4)) for st in (state, moved))
+  assert np.array_equal(a, b) == use_ema
+
+
 # --------------------------------------------------------------------------
 # Bad input.
 

@@ -162,3 +162,25 @@ def test_spectral_norm_bounds_the_top_singular_value():
   sigma = stats["sn"]["dense/kernel/sigma"]   # the estimate kept in the state
   np.testing.assert_allclose(sigma, np.linalg.svd(np.asarray(w), compute_uv=False)[0],
                              rtol=1e-3)
+
+
+@pytest.mark.parametrize("arch,cond", [("mlp", "concat"), ("dcgan", "cbn")])
+def test_standing_stats_are_the_batch_statistics(arch, cond):
+  """Eval mode with ``standing_stats`` of a batch == training mode on that batch
+  (which normalises with the batch's own statistics), whatever the stored ones."""
+  from genjax.families.gan.family import _apply, standing_stats
+  G, _ = models.make_networks(arch, (8, 8, 1), g_hidden=(7,), g_channels=(4,),
+                              d_hidden=(5,), d_channels=(4,), num_classes=3,
+                              g_cond=cond)
+  b, rs = 32, np.random.RandomState(2)
+  z = jnp.asarray(rs.randn(b, 6), jnp.float32)
+  labels = jnp.arange(b, dtype=jnp.int32) % 3
+  v = fake_init(G, z, labels, train=False)
+  params = v["params"]
+  stored = {"batch_stats": jax.tree.map(lambda x: x + 5.0, v["batch_stats"])}
+  want, _ = _apply(G, params, stored, z, labels, train=True)
+  stats = standing_stats(G, params, stored, z, labels)
+  got, _ = _apply(G, params, stats, z, labels, train=False)
+  np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=2e-5)
+  stale, _ = _apply(G, params, stored, z, labels, train=False)
+  assert np.max(np.abs(np.asarray(stale) - np.asarray(want))) > 1e-2
