@@ -23,8 +23,12 @@ def get_config(arg=None):
   arg = parse_arg(arg)
   c = pixelcnn_binary_mnist.get_config(arg)
   c.model.update(name="gated_pixelcnn", num_classes=10)
+  # 32 features x 6 gated layers: ~0.6 GFLOP per image per step (2.3x the
+  # PixelCNN's), 1,500 steps of 64 fit a ~30-minute CPU run.
   c.model.net = ml_collections.ConfigDict(dict(
-      features=48, num_layers=8, first_kernel_size=7, kernel_size=3, dropout=0.0))
+      features=32, num_layers=6, first_kernel_size=7, kernel_size=3, dropout=0.0))
+  if arg != "smoke":
+    c.train.num_steps = c.optim.decay_steps = 1_500
   c.eval.update(metrics=("nll", "bpd", "cond_acc_mnist"), num_samples=1_000,
                 sample_batch_size=500)
   if arg == "smoke":

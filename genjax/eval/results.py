@@ -13,7 +13,8 @@ step (and the training loss) is written to ``<workdir>/metrics.png``, or to
 ``--plots/<run>.png``. ``--compare`` draws the named metrics of all runs
 on shared axes in one PNG (one panel per metric, one line per run); a name is
 looked up among the training rows (e.g. ``r_t``, ``ada_p``, ``loss``) and
-among the evaluations (``fid_mnist``).
+among the evaluations (``fid_mnist``; ``eval/r_t`` for the evaluated one
+when training logs a metric of the same name).
 """
 import argparse
 import json
@@ -97,10 +98,12 @@ def markdown(runs, columns):
 
 
 def _series(run, name):
-  """(step, value) pairs of a training metric or, failing that, of eval/<name>."""
-  for key in (name, "eval/" + name):
+  """(step, value) pairs of a training metric or, failing that, of eval/<name>;
+  a name written ``eval/<metric>`` picks the evaluations only."""
+  for key in ((name,) if name.startswith("eval/") else (name, "eval/" + name)):
+    train_only = not key.startswith("eval/")
     pts = [(r["step"], r[key]) for r in run["rows"]
-           if isinstance(r.get(key), (int, float)) and ("train_time_s" in r or key != name)]
+           if isinstance(r.get(key), (int, float)) and ("train_time_s" in r or not train_only)]
     if pts:
       return pts
   return []

@@ -1,6 +1,7 @@
 """Metric names, input checks and cached reference statistics (fake nets)."""
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -85,30 +86,28 @@ def test_reference_ops_keep_shapes_and_read_real_pixels():
   assert reference.reference_ops(["dequantize"]) == ("scale_01",)
 
 
-SCRIPT = r'''
-import json, jax, numpy as np
-from genjax.config import base_config
-from genjax.eval import evaluators
-from genjax.train import sharding
-from tests.eval import fakes
-evaluators.load_feature_net = lambda name: fakes.fake_net()
-c = base_config()
-c.eval.update(num_samples=200, sample_batch_size=40, batch_size=40,
-              reference_num_examples=120, reference_dir="{wd}", kid_subset_size=50)
-specs = [evaluators.parse(n, "mnist") for n in
-         ("fid_mnist", "kid_mnist", "pr_mnist", "is_mnist", "class_hist_mnist", "cond_acc_mnist")]
-ev = evaluators.SampleEvaluator(fakes.toy_family(10), c, sharding.make_mesh(), (28, 28, 1), specs)
-print("RESULT" + json.dumps(dict(devices=jax.device_count(), **ev(None, 200))))
-'''
+def sample_metrics(wd):
+  """The sample metrics of a toy family on this process's devices (fake nets)."""
+  from genjax.config import base_config
+  c = base_config()
+  c.eval.update(num_samples=200, sample_batch_size=40, batch_size=40,
+                reference_num_examples=120, reference_dir=wd, kid_subset_size=50)
+  specs = [evaluators.parse(n, "mnist") for n in
+           ("fid_mnist", "kid_mnist", "pr_mnist", "is_mnist", "class_hist_mnist",
+            "cond_acc_mnist")]
+  ev = evaluators.SampleEvaluator(family(10), c, sharding.make_mesh(),
+                                  (28, 28, 1), specs)
+  return dict(devices=jax.device_count(), **ev(None, 200))
 
 
-def _run_sample_metrics(wd, n):
-  return run_python_result(SCRIPT.replace("{wd}", wd), devices=n)
-
-
-def test_sample_metrics_stream_over_devices_and_agree_with_one(tmp_path):
-  one = _run_sample_metrics(str(tmp_path / "one"), 1)
-  four = _run_sample_metrics(str(tmp_path / "four"), 4)
+def test_sample_metrics_stream_over_devices_and_agree_with_one(tmp_path, monkeypatch):
+  monkeypatch.setattr(evaluators, "load_feature_net", lambda name: fake_net())
+  one = sample_metrics(str(tmp_path / "one"))     # this process: one device
+  four = run_python_result(
+      "import json\nfrom genjax.eval import evaluators\nfrom tests.eval import fakes\n"
+      "evaluators.load_feature_net = lambda name: fakes.fake_net()\n"
+      "from tests.eval.test_evaluators import sample_metrics\n"
+      f"print('RESULT' + json.dumps(sample_metrics({str(tmp_path / 'four')!r})))", devices=4)
   assert (one.pop("devices"), four.pop("devices")) == (1, 4)
   assert one["num_samples"] == 200
   # Class-balanced conditional samples, each read back as its class.

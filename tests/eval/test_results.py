@@ -52,6 +52,8 @@ def test_compare_overlays_training_and_eval_metrics_of_all_runs(tmp_path):
   runs = [results.summarize(str(tmp_path / n)) for n in ("none", "ada")]
   assert results._series(runs[0], "loss") == [(100, 3.0), (200, 2.0)]   # training rows
   assert results._series(runs[0], "fid_mnist") == [(100, 9.0), (200, 5.0)]
+  assert results._series(runs[0], "eval/fid_mnist") == [(100, 9.0), (200, 5.0)]
+  assert results._series(runs[0], "eval/loss") == []
   out = tmp_path / "cmp.png"
   assert results.main([str(tmp_path), "--compare", "loss,fid_mnist",
                        "--compare-out", str(out)]) == 0

@@ -1,30 +1,30 @@
 """1 device vs 8 simulated CPU devices: same global batch, same loss and parameters."""
+import json
 
+import jax
 import numpy as np
 
-from tests.helpers import run_python_result
-
-SCRIPT = r'''
-import json, jax, numpy as np
 from genjax import main
-from tests.helpers import load_config
-c = load_config("experiments/autoencoder/vae_mnist.py")
-c.unlock(); c.train.update(num_steps=5, batch_size=16, log_every=1); c.lock()
-state = main.run(c, "{wd}", "train")
-rows = [json.loads(l) for l in open("{wd}/metrics.jsonl") if '"loss"' in l]
-leaves = [np.asarray(x).ravel().tolist() for x in jax.tree.leaves(jax.device_get(state.params))]
-print("RESULT" + json.dumps(dict(devices=jax.device_count(),
-      losses=[r["loss"] for r in rows], params=leaves)))
-'''
+from tests.helpers import load_config, run_python_result
 
 
-def _run(wd, n):
-  return run_python_result(SCRIPT.replace("{wd}", wd), devices=n)
+def train(wd):
+  """Five VAE steps on whatever devices this process has; loss and parameters."""
+  c = load_config("experiments/autoencoder/vae_mnist.py")
+  c.unlock()
+  c.train.update(num_steps=5, batch_size=16, log_every=1)
+  c.lock()
+  state = main.run(c, wd, "train")
+  rows = [json.loads(l) for l in open(wd + "/metrics.jsonl") if '"loss"' in l]
+  leaves = [np.asarray(x).ravel().tolist() for x in jax.tree.leaves(jax.device_get(state.params))]
+  return dict(devices=jax.device_count(), losses=[r["loss"] for r in rows], params=leaves)
 
 
 def test_eight_devices_match_one(tmp_path):
-  one = _run(str(tmp_path / "one"), 1)
-  eight = _run(str(tmp_path / "eight"), 8)
+  one = train(str(tmp_path / "one"))     # this process: the session's one device
+  eight = run_python_result(
+      "import json\nfrom tests.train.test_multidevice import train\n"
+      f"print('RESULT' + json.dumps(train({str(tmp_path / 'eight')!r})))", devices=8)
   assert one["devices"] == 1 and eight["devices"] == 8
   assert len(one["losses"]) == 5
   np.testing.assert_allclose(one["losses"], eight["losses"], rtol=1e-5)

@@ -31,8 +31,8 @@ One ``train_step(state, batch)``:
 Fake images of a conditional model carry the real batch's labels.
 Sampling uses G's EMA (``sample.use_ema``). G's BatchNorm running statistics
 belong to the raw G, not to the averaged weights, so the EMA generator's are
-recomputed from a fixed draw of latents ("standing statistics", Brock et al.
-2019 BigGAN, sec. 4 / app. C): ``standing_stats``.
+recomputed from a fixed draw of latents (the "standing statistics" of BigGAN,
+Brock et al. 2019): ``standing_stats``.
 Data are 8-bit images in [-1, 1] (``scale_pm1``); samples come back in [0, 1].
 """
 import dataclasses
@@ -51,9 +51,9 @@ from genjax.train.optim import ema_decay_warmup, ema_update, make_optimizer
 from genjax.train.state import init_key, step_rng
 
 PENALTIES = ("none", "r1", "r2", "gp")
+AUGMENTS = ("none", "diffaugment", "ada")
 STANDING_NUM = 512   # latent draws for the EMA generator's BatchNorm statistics
 STANDING_SEED = 0
-AUGMENTS = ("none", "diffaugment", "ada")
 
 
 @dataclasses.dataclass(frozen=True)
