@@ -1,6 +1,6 @@
 """Times genjax's conv formulations and UpConv against XLA's conv and nn.ConvTranspose.
 
-    python benchmarks/conv_layers.py [--batch 128] [--repeats 20] [--only conv|up|step]
+    python benchmarks/conv_layers.py [--batch 128] [--repeats 20] [--only conv|up|step|scan]
 
 Each layer case is jitted forward, and forward + backward (gradients w.r.t.
 input and parameters), compiled once, then timed ``--repeats`` times; the
@@ -8,7 +8,10 @@ median is printed in milliseconds. Sizes are those of an MNIST conv VAE
 (batch 128, 28x28 / 14x14 / 7x7, 32-64 channels). The result chose
 ``DEFAULT_IMPL`` in ``genjax/nn/conv.py``. ``step`` times the whole jitted
 train step (forward + backward + Adam + EMA) of the autoencoder family's conv
-VAE (channels (32, 64), latent 32, Bernoulli) in images/s.
+VAE (channels (32, 64), latent 32, Bernoulli) in images/s. ``scan`` times
+one 32-feature PixelRNN layer (Row LSTM, Diagonal BiLSTM; 28x28, batch 64)
+with each formulation of the state-to-state conv that runs inside its
+``lax.scan``: the result chose ``pixelrnn.SCAN_CONV_IMPL``.
 """
 import argparse
 import statistics
@@ -103,11 +106,28 @@ def bench_vae_step(batch, repeats, steps=10):
   print(f"conv VAE train step, batch {batch}: {1e3 * ms:.1f} ms, {batch / ms:.0f} images/s")
 
 
+def bench_scan(repeats):
+  from genjax.families.autoregressive import pixelrnn
+  chosen = pixelrnn.SCAN_CONV_IMPL
+  x = jax.random.normal(jax.random.PRNGKey(1), (64, 28, 28, 32))
+  try:
+    for name, layer in (("Row LSTM 28x28 32", pixelrnn.RowLSTMLayer(32)),
+                        ("Diagonal BiLSTM 28x28 32", pixelrnn.DiagonalBiLSTMLayer(32))):
+      cells = []
+      for impl in IMPLS:
+        pixelrnn.SCAN_CONV_IMPL = impl   # read when the layer is traced
+        g, p = fwd_bwd(layer, x)
+        cells.append(f"{impl} {time_fn(g, (p, x), repeats):7.1f}")
+      print(f"{name:24s} " + "  ".join(cells) + "  (fwd+bwd ms, batch 64)", flush=True)
+  finally:
+    pixelrnn.SCAN_CONV_IMPL = chosen
+
+
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--batch", type=int, default=128)
   ap.add_argument("--repeats", type=int, default=20)
-  ap.add_argument("--only", choices=("conv", "up", "step"), default=None)
+  ap.add_argument("--only", choices=("conv", "up", "step", "scan"), default=None)
   args = ap.parse_args()
   print(f"backend {jax.default_backend()}, devices {jax.devices()}, batch {args.batch}")
   print("ms, forward / forward+backward, median of", args.repeats)
@@ -129,6 +149,8 @@ def main():
       bench(name, modules, x, args.repeats)
   if args.only in (None, "step"):
     bench_vae_step(args.batch, args.repeats)
+  if args.only in (None, "scan"):
+    bench_scan(args.repeats)
 
 
 if __name__ == "__main__":

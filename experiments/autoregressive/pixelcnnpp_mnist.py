@@ -26,10 +26,10 @@ def get_config(arg=None):
   c.model.net = ml_collections.ConfigDict(dict(
       nr_resnet=1, nr_filters=32, nr_logistic_mix=5, dropout=0.0))
   c.data.update(name="mnist", preprocess=("scale_pm1",))
-  c.train.update(batch_size=32, num_steps=3_000, log_every=100, ckpt_every=500,
+  c.train.update(batch_size=32, num_steps=2_000, log_every=100, ckpt_every=500,
                  sample_every=0, eval_every=1_000, eval_metrics=("bpd",),
                  eval_num_examples=1_000)
-  c.optim.update(lr=1e-3, schedule="cosine", warmup_steps=100, decay_steps=3_000,
+  c.optim.update(lr=1e-3, schedule="cosine", warmup_steps=100, decay_steps=2_000,
                  end_lr_fraction=0.05, grad_clip=1.0, ema_decay=0.999)
   c.sample.num = 36
   c.eval.update(metrics=("bpd", "nll"), batch_size=250)

@@ -21,6 +21,8 @@ def get_config(arg=None):
   c.model.name = "diagonal_bilstm"
   c.model.net = ml_collections.ConfigDict(dict(
       features=32, num_layers=2, first_kernel_size=7, dropout=0.0))
+  if arg != "smoke":
+    c.train.num_steps = c.optim.decay_steps = 2_700
   if arg == "smoke":
     c.model.net = ml_collections.ConfigDict(dict(
         features=8, num_layers=1, first_kernel_size=3, dropout=0.0))

@@ -22,6 +22,8 @@ def get_config(arg=None):
   c.model.name = "row_lstm"
   c.model.net = ml_collections.ConfigDict(dict(
       features=32, num_layers=3, first_kernel_size=7, kernel_size=3, dropout=0.0))
+  if arg != "smoke":
+    c.train.num_steps = c.optim.decay_steps = 2_500
   if arg == "smoke":
     c.model.net = ml_collections.ConfigDict(dict(
         features=8, num_layers=1, first_kernel_size=3, kernel_size=3, dropout=0.0))

@@ -17,6 +17,9 @@ CASES = [  # (input HxW, cin, cout, kernel, stride, padding, formulations checke
     ((7, 7), 2, 3, (3, 2), (1, 2), "VALID", ["im2col"]),
     ((6, 6), 2, 3, (1, 1), (1, 1), 1, ["im2col"]),
     ((6, 5), 2, 3, (4, 4), (2, 2), ((1, 2), (2, 1)), ["im2col"]),
+    # The one-row state-to-state convs of the PixelRNN scans (pixelrnn.py).
+    ((1, 6), 3, 8, (1, 3), (1, 1), "SAME", ALL),
+    ((5, 1), 3, 8, (2, 1), (1, 1), ((1, 0), (0, 0)), ["im2col", "taps"]),
 ]
 
 
