@@ -8,6 +8,9 @@ Smoke run (seconds): append ``:smoke`` to the config path.
 Skewed feature maps, a column-wise LSTM scanned with ``lax.scan`` in both
 directions (the right-to-left one shifted down a row), residual
 connections. Paper: 79.20 nats on binarised MNIST (7 layers, table 4).
+
+Measured (2-core CPU): 2,700 steps x 64 in 29.0 min of training (~100
+img/s), exact test NLL 91.78 +- 0.21 nats on the full test split.
 """
 import ml_collections
 

@@ -9,6 +9,9 @@ A type-A masked 7x7 first layer, Row LSTM layers (1x3 input-to-state and
 state-to-state convolutions, scanned over rows) with residual connections,
 1x1 output layers. Paper: PixelRNN (Diagonal BiLSTM) 79.20 nats on binarised
 MNIST ("Pixel Recurrent Neural Networks", table 4).
+
+Measured (2-core CPU): 2,500 steps x 64 in 14.3 min of training (~180
+img/s), exact test NLL 93.31 +- 0.21 nats on the full test split.
 """
 import ml_collections
 
