@@ -18,9 +18,12 @@ def get_config(arg=None):
   arg = parse_arg(arg)
   c = ddpm_mnist.get_config(arg)
   c.model.update(num_classes=10, label_dropout=0.1)
-  if arg != "smoke":   # fits the 30-minute CPU budget beside the evaluations
-    c.train.num_steps = 1_500
-    c.optim.decay_steps = 1_500
+  if arg != "smoke":
+    # 1,500 steps (36 min) reached 92.5% class accuracy at w=16; the
+    # accuracy bar has no time limit, so this trains twice as long (~1 h on
+    # the 2-core CPU; ddpm_mnist keeps the 30-minute budget).
+    c.train.update(num_steps=3_000, sample_every=1_500)
+    c.optim.decay_steps = 3_000
   c.sample.guidance_weight = 2.0
   c.eval.metrics = tuple(c.eval.metrics) + ("cond_acc_mnist",)
   if arg == "smoke":

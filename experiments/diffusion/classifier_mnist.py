@@ -14,10 +14,10 @@ def get_config(arg=None):
   arg = parse_arg(arg)
   c = ddpm_mnist.get_config(arg)
   c.model.update(name="classifier", num_classes=10)
-  c.train.update(num_steps=3_000 if arg != "smoke" else c.train.num_steps,
+  c.train.update(num_steps=1_500 if arg != "smoke" else c.train.num_steps,
                  eval_metrics=("accuracy",), sample_every=0)
   if arg != "smoke":
-    c.optim.update(decay_steps=3_000)
-    c.train.eval_every = 1_000
+    c.optim.update(decay_steps=1_500)
+    c.train.eval_every = 500
   c.eval.metrics = ("loss", "accuracy")
   return c

@@ -1,4 +1,5 @@
 """Every experiment config: a `:smoke` run end to end, then a resume, eval and sample."""
+import hashlib
 import json
 import os
 
@@ -21,6 +22,22 @@ RESUMED = set(FLAGSHIPS) | {  # and the first experiment of any other family
     if not any(f.startswith(os.path.dirname(p) + "/") for f in FLAGSHIPS)}
 
 
+def _same_program_group(path):
+  """Experiments whose smoke runs compile the same programs (the same family,
+  model and batch) share an xdist group: under ``--dist loadgroup`` they run
+  one after the other on one worker, so the second loads the first's compiled
+  steps from the session's persistent XLA cache instead of compiling them
+  concurrently on the other worker."""
+  c = load_config(path)
+  key = json.dumps({"family": c.family, "model": c.model.to_dict(),
+                    "batch": c.train.batch_size}, sort_keys=True, default=str)
+  return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+SMOKE_PARAMS = [pytest.param(p, marks=pytest.mark.xdist_group(_same_program_group(p)))
+                for p in EXPERIMENTS]
+
+
 def test_there_are_experiments():
   assert "experiments/autoencoder/vae_mnist.py" in EXPERIMENTS
 
@@ -40,7 +57,7 @@ def test_docstring_holds_command(path):
   assert f"python launch.py --config {path}" in text
 
 
-@pytest.mark.parametrize("path", EXPERIMENTS)
+@pytest.mark.parametrize("path", SMOKE_PARAMS)
 def test_smoke_train_resume_eval_sample(path, tmp_path):
   wd = str(tmp_path / "run")
   state, config = _run_smoke(path, wd)
