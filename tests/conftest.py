@@ -19,3 +19,11 @@ if "PYTEST_XDIST_WORKER" not in os.environ and "JAX_COMPILATION_CACHE_DIR" not i
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
   atexit.register(shutil.rmtree, _cache, True)
+
+# The suite's time is mostly XLA compiling many small programs that then run
+# for milliseconds: LLVM at -O0 compiles them faster (opt-out: set
+# xla_backend_optimization_level in XLA_FLAGS yourself). Inherited by the
+# xdist workers and the subprocesses the tests start.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                             + " --xla_backend_optimization_level=0").strip()

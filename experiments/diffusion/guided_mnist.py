@@ -9,6 +9,10 @@ by the noisy classifier of classifier_mnist (Dhariwal & Nichol 2021, Alg. 2).
 It evaluates the denoiser's workdir (same model, same identity) with the
 guided sampler; samples are class-balanced and cond_acc reports how often the
 MNIST classifier agrees with the requested class.
+
+Measured (2-core CPU, 1k DDIM-20 samples, --config.sample.steps=20
+--config.eval.num_samples=1000): accuracy 0.49 / 0.81 / 0.895 and FID-MNIST
+132 / 57 / 39 at s = 1 / 4 / 10.
 """
 from genjax.config import parse_arg
 from experiments.diffusion import ddpm_mnist
