@@ -28,7 +28,7 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from genjax import registry  # noqa: E402
-from genjax.families.autoregressive.family import network_class  # noqa: E402
+from genjax.families.autoregressive.family import has_row_cache, network_class  # noqa: E402
 from genjax.train.loop import example_batch  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Autoregressive experiment file.",
@@ -65,8 +65,7 @@ def main(_):
   result = {"args": " ".join(sys.argv[1:]), "batch": FLAGS.batch,
             "device": jax.devices()[0].device_kind}
   samples = {}
-  # The family's own test for a row-cached generator (family.make_family).
-  has_cache = hasattr(network_class(config.model.name), "vertical_features")
+  has_cache = has_row_cache(network_class(config.model.name))
   for cached in ((True, False) if has_cache else (False,)):
     config.sample.cached = cached
     family = registry.make_family(config)

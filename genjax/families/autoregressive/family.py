@@ -47,6 +47,12 @@ def network_class(name):
   return getattr(importlib.import_module(module), attr)
 
 
+def has_row_cache(network):
+  """Whether ``network`` (a module class or instance) splits into the
+  row-cached generator's halves (``vertical_features`` / ``horizontal_row``)."""
+  return hasattr(network, "vertical_features")
+
+
 def build_network(name, net_fields, num_outputs, num_classes):
   """The flax module with the config's fields; unknown fields are named."""
   cls = network_class(name)
@@ -96,7 +102,7 @@ def make_family(config):
   if temperature <= 0:
     raise ConfigError(f"config.sample.temperature must be > 0, got {temperature}.")
   use_ema = bool(smp.get("use_ema", True))
-  cached = bool(smp.get("cached", True)) and hasattr(model, "vertical_features")
+  cached = bool(smp.get("cached", True)) and has_row_cache(model)
   completion_rows = int(smp.get("completion_rows", -1))
   if completion_rows == -1:
     completion_rows = image_shape[0] // 2
