@@ -2,9 +2,9 @@
 
   python launch.py --config experiments/diffusion/ddpm_mnist.py --workdir runs/ddpm_mnist
   python launch.py --config experiments/diffusion/ddpm_mnist.py --workdir runs/ddpm_mnist --mode eval
-  # DDPM ancestral sampling with all 1000 steps, or DDIM eta=1 with 20:
+  # DDPM ancestral sampling with all 1000 steps, or deterministic DDIM-50:
   ... --mode sample --config.sample.sampler=ddpm --config.sample.steps=1000
-  ... --mode eval --config.sample.steps=20 --config.sample.eta=1.0
+  ... --mode eval --config.sample.steps=50 --config.sample.eta=0.0
 
 Smoke run (seconds): append ``:smoke`` to the config path.
 
@@ -13,7 +13,11 @@ Ho et al. 2020 (linear schedule, T=1000, L_simple, EMA): the paper trains a
 parameter U-Net for MNIST trained for 2,000 steps of 64 (~30 minutes) on 2
 CPU cores. The eval
 mode reports FID/KID/precision/recall with the MNIST classifier's features
-(FID-MNIST) on 10k DDIM-50 samples and the class histogram; bits/dim from the
+(FID-MNIST) on 10k DDIM-20 samples with eta=1 and the class histogram. The
+sampler is DDIM eta=1 because this short-trained model's errors are corrected
+by the fresh noise: on the same 2,000-step model, 10k samples, eta=0 gave
+FID-MNIST 118.3 with 20.6% 8s, eta=1 gives 67.0 with every class in 7.5-12.8%
+(the DDIM table in the README has both, 10 to 50 steps). Bits/dim from the
 full variational bound is ``--config.eval.metrics=bpd`` (1000 network calls per
 test image: use --config.eval.num_examples).
 """
@@ -35,7 +39,7 @@ def get_config(arg=None):
                  eval_num_samples=200)
   c.optim.update(lr=1e-3, schedule="cosine", warmup_steps=200, decay_steps=2_000,
                  end_lr_fraction=0.05, ema_decay=0.995, grad_clip=1.0)
-  c.sample.update(sampler="ddim", steps=50, eta=0.0)
+  c.sample.update(sampler="ddim", steps=20, eta=1.0)
   c.eval.update(metrics=("loss", "fid_mnist", "kid_mnist", "pr_mnist", "class_hist_mnist"),
                 batch_size=250, sample_batch_size=250)
   if arg == "smoke":
