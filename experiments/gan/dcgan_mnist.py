@@ -14,7 +14,7 @@ EMA of G. The paper reports no MNIST FID (its samples are qualitative;
 Table 1 is CIFAR-10 classification from D's features). Expected: FID-MNIST
 (10k samples, MNIST classifier features) well above the train-vs-test floor
 but with digits of every class (class histogram within 5-15% per class).
-Sizing: G costs ~60 MFLOP per image, so the step draws ~300 train img/s
+Sizing: G costs ~60 MFLOP per image, so the step draws ~300-350 train img/s
 alone on the 2-core CPU. Batches of 32: at the same 51k images, 1,600 steps
 of 32 reached FID-MNIST 260 (1k samples; classes 5.1-15.5%) where 800 steps
 of 64 reached 348 (2.9-24.9%), at the same images/s; doubling D's widths or
