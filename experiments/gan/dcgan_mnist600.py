@@ -18,8 +18,12 @@ rotations, integer translation, brightness, contrast, cutout, each with
 probability p; p steered so r_t -> 0.6, logged as ada_p) both fight it. The
 papers: DiffAugment improves FID on 10% / 20% of CIFAR-10 (e.g. BigGAN 10%:
 39.7 -> 22.4, Zhao et al. Table 1); ADA on 1k-2k images of FFHQ (Karras et
-al. Fig. 4). Expected here: FID-MNIST with ADA and with DiffAugment both
-better than with none; ADA's p rises from 0 and settles.
+al. Fig. 4). Measured here (2-core CPU, 10k samples, FID-MNIST at 30,000
+steps): none 173.2, DiffAugment 140.2, ADA 143.1 -- both augmentations beat
+none from step 24,000 on. Without augmentation FID is best near 12k steps
+(138.7) and then rises as D memorises the 600 images; ADA's p rises from 0
+at ~4k steps and settles near 0.06. The README (GANs, Limited data) has the
+whole table and the r_t plot.
 """
 from genjax.families.gan.config import (default_config, parse_augment_arg,
                                         shrink_gan_for_smoke)
