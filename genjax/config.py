@@ -98,6 +98,30 @@ def shrink_for_smoke(c):
   return c
 
 
+def require(config, dotted):
+  """The field ``dotted`` ('model.noise_level') of ``config``; a ConfigError
+  naming where its default lives when the config lacks it.
+
+  Family code reads its settings through this (or plain attribute access),
+  never with a fallback: defaults live only in ``base_config`` and the
+  families' ``config.py``, so there is one value for each.
+  """
+  node = config
+  for part in dotted.split("."):
+    try:
+      node = node[part]
+    except (KeyError, AttributeError, TypeError):
+      family = config.get("family", "") if hasattr(config, "get") else ""
+      where = (f"genjax/families/{family}/config.py:default_config()" if family
+               else "the family's config.py:default_config()")
+      raise ConfigError(
+          f"config.{dotted} is missing. Experiment configs start from "
+          f"{where}, which sets every field the family reads (with "
+          "genjax/config.py:base_config()); build the config on it, or set "
+          f"config.{dotted} yourself.") from None
+  return node
+
+
 def lookup(config, dotted):
   node = config
   for part in dotted.split("."):

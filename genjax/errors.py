@@ -39,3 +39,10 @@ def unknown_name(kind, name, valid):
   return ConfigError(
       f"Unknown {kind} {name!r}.{did_you_mean(name, valid)} "
       f"Valid {kind} names: {', '.join(valid)}.")
+
+
+def check_choice(kind, value, valid):
+  """``value`` if it is one of ``valid``; else the unknown-name error listing them."""
+  if value not in valid:
+    raise unknown_name(kind, value, valid)
+  return value

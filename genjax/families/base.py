@@ -53,3 +53,21 @@ def sample_labels(num, num_classes, cond=None):
   if cond is None:
     return jnp.arange(num, dtype=jnp.int32) % num_classes
   return jnp.asarray(cond, jnp.int32)
+
+
+def pm1_to_unit(x):
+  """[-1, 1] -> [0, 1] (clipped): data scaled by ``scale_pm1`` back to the
+  family contract's picture range."""
+  return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
+
+
+def cycle_to(x, num):
+  """The first ``num`` entries of ``x`` along axis 0, cycling when ``x`` has
+  fewer (grids of a fixed size from batches of any size; static shapes)."""
+  return jnp.take(x, jnp.arange(num) % x.shape[0], axis=0)
+
+
+def example_batch(image_shape):
+  """The batch ``family.init`` sees: parameter shapes never depend on its size."""
+  return {"image": jnp.zeros((1,) + tuple(image_shape), jnp.float32),
+          "label": jnp.zeros((1,), jnp.int32)}
