@@ -29,7 +29,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from genjax import registry  # noqa: E402
 from genjax.families.autoregressive.family import has_row_cache, network_class  # noqa: E402
-from genjax.train.loop import example_batch  # noqa: E402
+from genjax.families.base import example_batch  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Autoregressive experiment file.",
                                 lock_config=False)

@@ -27,7 +27,7 @@ from genjax import data as data_lib  # noqa: E402
 from genjax.eval import metrics, reference  # noqa: E402
 from genjax.eval.extract import Accumulator, Extractor  # noqa: E402
 from genjax.eval.features import load_feature_net  # noqa: E402
-from genjax.train import sharding  # noqa: E402
+from genjax.core import sharding  # noqa: E402
 
 
 def gaussian_blur(images, sigma):

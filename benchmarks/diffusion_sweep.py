@@ -30,7 +30,7 @@ from ml_collections import config_flags  # noqa: E402
 from genjax import registry  # noqa: E402
 from genjax.config import split_names  # noqa: E402
 from genjax.eval import evaluators  # noqa: E402
-from genjax.train import sharding  # noqa: E402
+from genjax.core import sharding  # noqa: E402
 from genjax.train.restore import load_run  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Diffusion experiment file.",

@@ -22,7 +22,7 @@ import jax.numpy as jnp  # noqa: E402
 
 from genjax.eval.extract import Extractor  # noqa: E402
 from genjax.eval.features import load_feature_net  # noqa: E402
-from genjax.train import sharding  # noqa: E402
+from genjax.core import sharding  # noqa: E402
 
 
 def bench(name, batch, repeats):

@@ -73,14 +73,16 @@ def step_flops(compiled):
 
 def benchmark(config, windows, window_steps, matmul_size):
   from genjax import data as data_lib
-  from genjax.train import loop, sharding
+  from genjax.families.base import example_batch
+  from genjax.train import loop
+  from genjax.core import sharding
   family, shape = loop.resolve(config)
   mesh = sharding.make_mesh()
   b = config.train.batch_size
   sharding.check_batch_size(b, mesh)
   rep = sharding.replicated(mesh)
   state = jax.jit(family.init, out_shardings=rep)(
-      jax.random.PRNGKey(0), loop.example_batch(shape))
+      jax.random.PRNGKey(0), example_batch(shape))
   it = data_lib.train_iterator(config.data, b, seed=0,
                                process_index=jax.process_index(),
                                process_count=jax.process_count())

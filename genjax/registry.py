@@ -23,6 +23,12 @@ def _resolve(table, kind, name):
   return getattr(importlib.import_module(module), attr)
 
 
-def make_family(config):
-  """The family named by ``config.family``, built from the config."""
-  return _resolve(FAMILIES, "family", config.family)(config)
+def make_family(config, runs=None):
+  """The family named by ``config.family``, built from the config.
+
+  ``runs``: the loader of other trained runs, ``runs(workdir, what) ->
+  (config, family, state, step)``, that the trainer hands to families built
+  on trained models (``genjax.train.restore.load_run``). It is passed in, not
+  imported, so families never import the trainer that sits above them.
+  """
+  return _resolve(FAMILIES, "family", config.family)(config, runs=runs)

@@ -32,7 +32,7 @@ from genjax.errors import ConfigError, unknown_name
 from genjax.eval import metrics, reference
 from genjax.eval.extract import Accumulator, Extractor, check_shape
 from genjax.eval.features import FEATURE_NETS, load_feature_net
-from genjax.train import sharding as shard_lib
+from genjax.core import sharding as shard_lib
 
 KINDS = ("fid", "kid", "pr", "is", "class_hist", "cond_acc")
 NEEDS_LOGITS = ("is", "class_hist", "cond_acc")
@@ -78,7 +78,7 @@ def split_names(names, family, data_name):
       continue
     spec = parse(n, data_name)
     if spec is None:
-      raise unknown_name(f"eval metric for family {family.name!r}", n,
+      raise unknown_name(f"eval metric of the {family.family}/{family.model} model", n,
                          list(family.eval_metrics) + valid_names())
     specs.append(spec)
   return per_example, specs
@@ -97,12 +97,12 @@ def check_specs(specs, family, image_shape):
           f"{s.kind}_{next(iter(DOMAIN_NETS))}.")
     if family.sample is None:
       raise ConfigError(
-          f"Metric {s.name!r} scores samples, but the {family.name!r} model "
+          f"Metric {s.name!r} scores samples, but the {family.family}/{family.model} model "
           "of this experiment does not generate images.")
     if s.kind == "cond_acc" and family.num_classes is None:
       raise ConfigError(
           f"Metric {s.name!r} measures class-conditional samples, but the "
-          f"{family.name!r} family of this experiment is unconditional. Use "
+          f"{family.family}/{family.model} model of this experiment is unconditional. Use "
           "class_hist for the class balance of unconditional samples.")
 
 
@@ -190,7 +190,7 @@ class SampleEvaluator:
         cond = jnp.asarray(np.arange(start, start + bs) % k, jnp.int32)
       images = self._sample(state, jax.random.fold_in(key, i), bs, cond)
       for n, ext in self.extractors.items():
-        out = ext(images, where=f"samples of family {self.family.name!r}")
+        out = ext(images, where=f"samples of the {self.family.family}/{self.family.model} model")
         accs[n].add({a: v[:take] for a, v in out.items()})
       bar.update(take)
     bar.close()

@@ -24,7 +24,7 @@ from genjax.data import preprocess as pp
 from genjax.errors import ConfigError
 from genjax.eval import metrics
 from genjax.eval.extract import Accumulator, Extractor
-from genjax.train import sharding as shard_lib
+from genjax.core import sharding as shard_lib
 
 FORMAT_VERSION = 1
 

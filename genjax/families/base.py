@@ -1,6 +1,6 @@
 """The family contract (DESIGN.md): pure functions built from a config.
 
-    family = make_family(config)
+    family = make_family(config, runs=None)   # runs: the trainer's loader of other runs
     state = family.init(rng, example_batch)
     state, metrics = family.train_step(state, batch)        # the loop jits it
     values = family.eval_metrics[name](state, batch, rng)    # per-example [B]
@@ -24,11 +24,12 @@ import jax.numpy as jnp
 
 @dataclasses.dataclass(frozen=True)
 class Family:
-  name: str
+  family: str            # the registry's name of the family: 'autoencoder', 'gan', ...
+  model: str             # the model within it: 'vae', 'ddpm', 'pixelcnn', 'dcgan', ...
   init: Callable[..., Any]
   train_step: Callable[..., Any]
   eval_metrics: Mapping[str, Callable[..., Any]]
-  sample: Callable[..., Any]
+  sample: Optional[Callable[..., Any]] = None   # None: the model draws no samples
   image_grids: Optional[Callable[..., Any]] = None
   # How the loop turns the model's float images back into [0,1] for pictures
   # of *data* (e.g. the batch itself); models' own outputs are already [0,1].

@@ -23,10 +23,12 @@ from genjax import config as config_lib
 from genjax import data as data_lib
 from genjax import registry
 from genjax.errors import ConfigError, TrainingDiverged, WorkdirError
+from genjax.families.base import example_batch
 from genjax.eval import evaluators
 from genjax.train import checkpoint as ckpt_lib
 from genjax.train import images as images_lib
-from genjax.train import sharding as shard_lib
+from genjax.train import restore
+from genjax.core import sharding as shard_lib
 from genjax.train import workdir as workdir_lib
 from genjax.train.writer import MetricWriter, read_jsonl
 
@@ -40,7 +42,7 @@ def resolve(config):
   Returns ``(family, image_shape)``.
   """
   config_lib.validate(config)
-  family = registry.make_family(config)
+  family = registry.make_family(config, runs=restore.load_run)
   evaluators.split_names(list(config.train.eval_metrics) +
                          list(config.eval.metrics), family, config.data.name)
   shape = tuple(data_lib.image_shape(config.data))
@@ -202,12 +204,6 @@ def _all_finite(tree):
   if not leaves:
     return jnp.array(True)
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
-def example_batch(image_shape):
-  """The batch ``family.init`` sees: parameter shapes never depend on its size."""
-  return {"image": jnp.zeros((1,) + tuple(image_shape), jnp.float32),
-          "label": jnp.zeros((1,), jnp.int32)}
 
 
 def jit_train_step(family, mesh):

@@ -8,8 +8,9 @@ import ml_collections
 
 from genjax import registry
 from genjax.errors import WorkdirError
+from genjax.families.base import example_batch
 from genjax.train import checkpoint as ckpt_lib
-from genjax.train import sharding as shard_lib
+from genjax.core import sharding as shard_lib
 from genjax.train import workdir as workdir_lib
 
 
@@ -25,13 +26,12 @@ def load_run(workdir, what="run"):
                        "config.json); train it first and pass its --workdir.")
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  family = registry.make_family(config)
+  family = registry.make_family(config, runs=load_run)
   ckpt = ckpt_lib.Checkpointer(workdir)
   step = ckpt.latest_step()
   if step is None:
     raise WorkdirError(f"The {what} {workdir!r} has no checkpoint yet; train it "
                        "first.")
-  from genjax.train.loop import example_batch
   mesh = shard_lib.make_mesh()
   shapes = jax.eval_shape(family.init, jax.random.PRNGKey(0),
                           example_batch(tuple(config.model.image_shape)))

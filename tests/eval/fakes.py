@@ -27,5 +27,6 @@ def toy_sample(state, rng, num, cond=None):
 
 def toy_family(num_classes=None):
   nop = lambda *a, **k: None
-  return Family("toy", nop, nop, {"elbo": nop}, toy_sample,
+  return Family(family="toy", model="toy", init=nop, train_step=nop,
+                eval_metrics={"elbo": nop}, sample=toy_sample,
                 num_classes=num_classes)

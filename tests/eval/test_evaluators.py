@@ -8,7 +8,7 @@ import pytest
 
 from genjax.errors import ConfigError
 from genjax.eval import evaluators, extract, reference
-from genjax.train import sharding
+from genjax.core import sharding
 from tests.helpers import run_python_result
 from tests.eval.fakes import fake_net, toy_family as family
 

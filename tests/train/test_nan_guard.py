@@ -16,8 +16,8 @@ VAE = "experiments/autoencoder/vae_mnist.py"
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
   real = registry.make_family
 
-  def poisoned(config):
-    family = real(config)
+  def poisoned(config, **kwargs):
+    family = real(config, **kwargs)
 
     def train_step(state, batch):
       state, metrics = family.train_step(state, batch)

@@ -6,9 +6,9 @@ import optax
 import pytest
 
 from genjax.errors import ConfigError
-from genjax.train import optim
-from genjax.train.state import create_train_state, step_rng
-from genjax.train.step import make_train_step
+from genjax.core import optim
+from genjax.core.state import create_train_state, step_rng
+from genjax.core.step import make_train_step
 
 
 def test_warmup_then_cosine_matches_formula():

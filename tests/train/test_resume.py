@@ -127,8 +127,8 @@ def test_init_on_data_initialises_a_fresh_run_on_its_first_batch(tmp_path, monke
   seen = []
   make = registry.make_family
 
-  def recording_family(config):
-    fam = make(config)
+  def recording_family(config, **kwargs):
+    fam = make(config, **kwargs)
     def init(rng, batch):
       seen.append(batch["image"].shape[0])   # static while tracing
       return fam.init(rng, batch)

@@ -38,9 +38,9 @@ from genjax.families.autoencoder.model import ARCHITECTURES, make_model
 from genjax.families.base import Family
 from genjax.nn.conv import check_divisible
 from genjax.nn.mlp import get_activation
-from genjax.train.optim import make_optimizer
-from genjax.train.state import create_train_state
-from genjax.train.step import make_train_step
+from genjax.core.optim import make_optimizer
+from genjax.core.state import create_train_state
+from genjax.core.step import make_train_step
 
 NAMES = ("ae", "dae", "vae")
 CODE_STATS_DECAY = 0.99
@@ -167,7 +167,7 @@ def interleave_rows(*images):
   return rows.reshape(len(images) * g, GRID_COLS, *images[0].shape[1:])
 
 
-def make_family(config):
+def make_family(config, runs=None):
   """``Family`` for ``config.model.name`` in ('ae', 'dae', 'vae')."""
   s = read_settings(config)
   out_channels = s.image_shape[-1] * (likelihoods.num_params(s.likelihood)
@@ -312,5 +312,6 @@ def make_family(config):
       grids["restoration"] = interleave_rows(noisy, image_of(params, code_of(params, noisy)), x)
     return grids
 
-  return Family(name=s.name, init=init, train_step=train_step,
+  del runs  # builds on no other run
+  return Family(family="autoencoder", model=s.name, init=init, train_step=train_step,
                 eval_metrics=eval_metrics, sample=sample, image_grids=image_grids)

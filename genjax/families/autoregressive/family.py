@@ -24,9 +24,9 @@ from genjax.eval.likelihood import bits_per_dim
 from genjax.families.autoregressive import likelihoods as lik
 from genjax.families.autoregressive import sampling
 from genjax.families.base import Family, sample_labels
-from genjax.train.optim import make_optimizer
-from genjax.train.state import create_train_state, eval_params, init_key
-from genjax.train.step import make_train_step
+from genjax.core.optim import make_optimizer
+from genjax.core.state import create_train_state, eval_params, init_key
+from genjax.core.step import make_train_step
 
 # model name -> (module path, class name)
 NETWORKS = {
@@ -88,7 +88,7 @@ def read_likelihood(config):
   return lik.make_likelihood(m.likelihood)
 
 
-def make_family(config):
+def make_family(config, runs=None):
   m, smp = config.model, config.sample
   likelihood = read_likelihood(config)
   lik.check_preprocess(likelihood.name, config.data.preprocess)
@@ -178,7 +178,7 @@ def make_family(config):
     return {"completion": grid}
 
   return Family(
-      name=m.name, init=init,
+      family="autoregressive", model=m.name, init=init,
       train_step=make_train_step(loss_fn, optimizer, float(optim.get("ema_decay", 0.0))),
       eval_metrics={"nll": eval_nll, "bpd": eval_bpd}, sample=sample,
       image_grids=image_grids, data_to_unit=lambda x: jnp.clip(likelihood.to_unit(x), 0, 1),

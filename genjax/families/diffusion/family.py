@@ -31,9 +31,9 @@ from genjax.families.diffusion import losses, samplers
 from genjax.families.diffusion import schedules as sch
 from genjax.families.diffusion.classifier import NoisyClassifier
 from genjax.families.diffusion.unet import UNet, check_image_size
-from genjax.train.optim import make_optimizer
-from genjax.train.state import create_train_state, eval_params
-from genjax.train.step import make_train_step
+from genjax.core.optim import make_optimizer
+from genjax.core.state import create_train_state, eval_params
+from genjax.core.step import make_train_step
 
 NAMES = ("ddpm", "classifier")
 GRID_ROWS, INTERP_STEPS = 8, 8
@@ -133,7 +133,7 @@ def to_unit(x):
   return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
 
-def make_family(config):
+def make_family(config, runs=None):
   s = read_settings(config)
   if s.name == "classifier":
     return _classifier_family(config, s)
@@ -257,7 +257,7 @@ def _ddpm_family(config, s):
     return {"inversion": rows,
             "interpolation": to_unit(frames).reshape(GRID_ROWS, INTERP_STEPS, *s.image_shape)}
 
-  return Family(name="ddpm", init=init, train_step=train_step,
+  return Family(family="diffusion", model="ddpm", init=init, train_step=train_step,
                 eval_metrics={"loss": eval_loss, "bpd": bpd}, sample=sample,
                 image_grids=image_grids, data_to_unit=to_unit,
                 num_classes=sample_classes or None)
@@ -303,7 +303,7 @@ def _classifier_family(config, s):
     logits = logits_at_random_t(eval_params(state, s.use_ema), batch, rng, False)
     return (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
 
-  return Family(name="classifier", init=init,
+  return Family(family="diffusion", model="classifier", init=init,
                 train_step=make_train_step(loss_fn, optimizer,
                                            float(optim.get("ema_decay", 0.0))),
                 eval_metrics={"loss": eval_ce, "accuracy": eval_acc},

@@ -47,8 +47,8 @@ from genjax.families.base import Family, sample_labels
 from genjax.families.gan import augment as aug_lib
 from genjax.families.gan import losses, models, truncation
 from genjax.families.gan.state import create_gan_state
-from genjax.train.optim import ema_decay_warmup, ema_update, make_optimizer
-from genjax.train.state import init_key, step_rng
+from genjax.core.optim import ema_decay_warmup, ema_update, make_optimizer
+from genjax.core.state import init_key, step_rng
 
 PENALTIES = ("none", "r1", "r2", "gp")
 AUGMENTS = ("none", "diffaugment", "ada")
@@ -194,7 +194,7 @@ def standing_stats(G, params, stats, z, labels):
   return jax.tree.map(lambda v: v / (1.0 - models.BN_MOMENTUM), new)
 
 
-def make_family(config):
+def make_family(config, runs=None):
   s = read_settings(config)
   G, D = build_networks(config, s)
   optim = dict(config.optim)
@@ -393,7 +393,8 @@ def make_family(config):
     fake, _ = _apply(G, state.g_params, state.g_stats, sample_z(rng, n), y, train=False)
     return d_logits(state, fake, y)
 
-  return Family(name="gan", init=init, train_step=train_step,
+  del runs  # builds on no other run
+  return Family(family="gan", model=config.model.arch, init=init, train_step=train_step,
                 eval_metrics={"d_real": eval_d_real, "r_t": eval_r_t,
                               "d_fake": eval_d_fake},
                 sample=sample, image_grids=image_grids, data_to_unit=to_unit,

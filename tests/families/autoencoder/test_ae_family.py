@@ -60,7 +60,7 @@ def trained(name, architecture):
 @pytest.mark.parametrize("name", ["ae", "dae", "vae"])
 def test_jitted_train_steps_reduce_the_loss(name, architecture):
   family, state, history = trained(name, architecture)
-  assert isinstance(family, Family) and family.name == name
+  assert isinstance(family, Family) and family.model == name and family.family == "autoencoder"
   loss = np.asarray(history["loss"])
   assert loss[-3:].mean() < 0.8 * loss[0], loss
   assert int(state.step) == 40 and state.ema_params is not None

@@ -11,7 +11,7 @@ from genjax.families.diffusion import family as fam
 from genjax.families.diffusion import samplers
 from genjax.families.diffusion import schedules as sch
 from genjax.families.diffusion.unet import UNet
-from genjax.train.loop import example_batch
+from genjax.families.base import example_batch
 from tests.helpers import load_config
 
 

@@ -155,7 +155,8 @@ MULTI = r'''
 import json, jax, jax.numpy as jnp, numpy as np
 from genjax.families.gan.config import default_config
 from genjax.families.gan.family import make_family
-from genjax.train import loop, sharding
+from genjax.train import loop
+from genjax.core import sharding
 c = default_config()
 c.model.update(arch="dcgan", image_shape=(8, 8, 1), z_dim=4, g_channels=(4,),
                d_channels=(4, 4), d_batch_norm=True)

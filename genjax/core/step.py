@@ -8,8 +8,8 @@ conventions.
 import jax
 import optax
 
-from genjax.train.optim import ema_update
-from genjax.train.state import step_rng
+from genjax.core.optim import ema_update
+from genjax.core.state import step_rng
 
 
 def make_train_step(loss_fn, optimizer, ema_decay=0.0):

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from genjax.eval import results
+from genjax.train import results
 
 
 def make_workdir(path, experiment, evals):

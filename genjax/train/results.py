@@ -1,6 +1,6 @@
 """The results table: scan workdirs, print one Markdown table, plot each run.
 
-    python -m genjax.eval.results runs/ [more workdirs or folders]
+    python -m genjax.train.results runs/ [more workdirs or folders]
         [--metrics fid_mnist,kid_mnist] [--out results.md] [--plots DIR]
         [--compare r_t,ada_p,fid_mnist --compare-out runs/compare.png]
 
@@ -32,7 +32,7 @@ def find_workdirs(paths):
   found = []
   for p in paths:
     if not os.path.isdir(p):
-      raise SystemExit(f"genjax.eval.results: error: {p} is not a directory")
+      raise SystemExit(f"genjax.train.results: error: {p} is not a directory")
     for root, dirs, files in os.walk(p):
       dirs[:] = sorted(d for d in dirs if d not in ("checkpoints", "tb", "samples"))
       if "metrics.jsonl" in files and "config.json" in files:
@@ -131,7 +131,7 @@ def compare_plot(runs, names, path):
       ax.legend(fontsize=7)
   if not drawn:
     plt.close(fig)
-    raise SystemExit(f"genjax.eval.results: error: none of the runs has "
+    raise SystemExit(f"genjax.train.results: error: none of the runs has "
                      f"{', '.join(names)} (training or eval metrics)")
   fig.tight_layout()
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -175,7 +175,7 @@ def plot(run, columns, path):
 
 
 def main(argv=None):
-  ap = argparse.ArgumentParser(prog="python -m genjax.eval.results",
+  ap = argparse.ArgumentParser(prog="python -m genjax.train.results",
                                description=__doc__.split("\n")[0])
   ap.add_argument("paths", nargs="+", help="workdirs or folders of workdirs")
   ap.add_argument("--metrics", default="", help="comma-separated columns (default: all)")
@@ -187,7 +187,7 @@ def main(argv=None):
   args = ap.parse_args(argv)
   runs = [summarize(w) for w in find_workdirs(args.paths)]
   if not runs:
-    raise SystemExit("genjax.eval.results: error: no workdirs (folders with "
+    raise SystemExit("genjax.train.results: error: no workdirs (folders with "
                      f"config.json and metrics.jsonl) under {', '.join(args.paths)}")
   cols = metric_columns(runs, [m for m in args.metrics.split(",") if m])
   table = markdown(runs, cols)
