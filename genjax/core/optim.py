@@ -72,3 +72,10 @@ def ema_decay_warmup(step, decay):
   """Warm-started decay min(decay, (1 + t) / (10 + t)), as in TF's ExponentialMovingAverage."""
   t = jnp.asarray(step, jnp.float32)
   return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+
+
+def optimizer_from_config(optim):
+  """``(optimizer, ema_decay)`` of a config's ``optim`` block: the optax
+  transformation of its fields and the decay of the parameters' EMA
+  (0 keeps none)."""
+  return make_optimizer(**dict(optim)), float(optim["ema_decay"])
