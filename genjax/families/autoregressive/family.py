@@ -1,32 +1,41 @@
 """The autoregressive family: p(x) = prod_i p(x_i | x_<i), trained by exact likelihood.
 
-Config read (``config.model`` unless said otherwise):
-  name          pixelcnn | gated_pixelcnn | pixelcnnpp | row_lstm | diagonal_bilstm
-  likelihood    bernoulli | categorical (logistic_mixture for pixelcnnpp)
-  image_shape, num_classes (> 0: class-conditional)
-  net           the network's own fields, by name (checked against the module)
-  config.sample temperature, cached (Gated PixelCNN's row-cached generator),
-                completion_rows, use_ema
+Config read (defaults: ``config.py`` here and ``genjax/config.py``):
+  model.name        pixelcnn | gated_pixelcnn | pixelcnnpp | row_lstm | diagonal_bilstm
+  model.likelihood  bernoulli | categorical (logistic_mixture for pixelcnnpp)
+  model.image_shape, model.num_classes (> 0: class-conditional)
+  model.net         the network's own fields, by name (checked against the
+                    module; a field left out keeps the module's default)
+  sample.temperature, sample.cached (Gated PixelCNN's row-cached generator),
+  sample.completion_rows, sample.use_ema; the optim block.
 The loss is the exact negative log-likelihood per sub-pixel (nats/dim); the
 evaluation metrics are ``nll`` (nats per image: binarised MNIST's unit) and
 ``bpd`` (bits per sub-pixel: 8-bit data's unit). Samples and completions are
 drawn pixel by pixel inside one jitted ``fori_loop`` (sampling.py).
+
+Every function below the settings is a top-level pure function of
+``(settings, nets, ...)``; ``make_family`` binds the first two.
 """
 import dataclasses
+import functools
 import importlib
 import math
+from typing import Any, Dict, Tuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
 
-from genjax.errors import ConfigError, unknown_name
-from genjax.eval.likelihood import bits_per_dim
-from genjax.families.autoregressive import likelihoods as lik
-from genjax.families.autoregressive import sampling
-from genjax.families.base import Family, sample_labels
-from genjax.core.optim import make_optimizer
+from genjax.config import require
+from genjax.core.optim import optimizer_from_config
 from genjax.core.state import create_train_state, eval_params, init_key
 from genjax.core.step import make_train_step
+from genjax.errors import ConfigError, check_choice
+from genjax.eval.likelihood import bits_per_dim
+from genjax.families.autoregressive import likelihoods
+from genjax.families.autoregressive import sampling
+from genjax.families.base import Family, cycle_to, sample_labels
 
 # model name -> (module path, class name)
 NETWORKS = {
@@ -37,13 +46,12 @@ NETWORKS = {
     "diagonal_bilstm": ("genjax.families.autoregressive.pixelrnn", "DiagonalBiLSTM"),
 }
 COMPLETIONS_PER_ROW, GRID_ROWS = 3, 8
+# Module fields the family sets itself (not config.model.net's).
 _RESERVED = ("parent", "name", "num_outputs", "num_classes")
 
 
 def network_class(name):
-  if name not in NETWORKS:
-    raise unknown_name("autoregressive model", name, NETWORKS)
-  module, attr = NETWORKS[name]
+  module, attr = NETWORKS[check_choice("autoregressive model", name, NETWORKS)]
   return getattr(importlib.import_module(module), attr)
 
 
@@ -53,134 +61,235 @@ def has_row_cache(network):
   return hasattr(network, "vertical_features")
 
 
-def build_network(name, net_fields, num_outputs, num_classes):
-  """The flax module with the config's fields; unknown fields are named."""
-  cls = network_class(name)
-  valid = [f.name for f in dataclasses.fields(cls) if f.name not in _RESERVED]
-  bad = sorted(set(net_fields) - set(valid))
-  if bad:
+def check_net_fields(name, net_fields):
+  """``net_fields`` if model ``name`` takes each of them; else a ConfigError naming them."""
+  valid = [f.name for f in dataclasses.fields(network_class(name))
+           if f.name not in _RESERVED]
+  unknown = sorted(set(net_fields) - set(valid))
+  if unknown:
     raise ConfigError(
-        f"config.model.net has field(s) {bad} that model {name!r} does not "
+        f"config.model.net has field(s) {unknown} that model {name!r} does not "
         f"take. Its fields: {valid}.")
-  kwargs = dict(net_fields, num_classes=num_classes or None)
+  return net_fields
+
+
+def build_network(name, net_fields, num_outputs, num_classes):
+  """The flax module of model ``name`` with the config's fields; pixelcnnpp
+  sizes its own output (the mixture), the others get ``num_outputs``."""
+  kwargs = dict(check_net_fields(name, net_fields), num_classes=num_classes or None)
   if name != "pixelcnnpp":
     kwargs["num_outputs"] = num_outputs
-  return cls(**kwargs)
+  return network_class(name)(**kwargs)
 
 
-def read_likelihood(config):
-  m = config.model
-  name = m.name
-  if name not in NETWORKS:
-    raise unknown_name("autoregressive model", name, NETWORKS)
+def check_likelihood(name, likelihood):
+  """``likelihood`` if model ``name`` can use it; else the ConfigError with the fix."""
   if name == "pixelcnnpp":
-    if m.likelihood not in ("logistic_mixture",):
+    if likelihood != "logistic_mixture":
       raise ConfigError(
           f"model.name='pixelcnnpp' uses the discretised logistic mixture; set "
-          f"model.likelihood='logistic_mixture' (got {m.likelihood!r}).")
-    k = int(m.net.get("nr_logistic_mix", 10))
-    return lik.make_likelihood("logistic_mixture", k)
-  if m.likelihood not in ("bernoulli", "categorical"):
+          f"model.likelihood='logistic_mixture' (got {likelihood!r}).")
+  elif likelihood not in ("bernoulli", "categorical"):
     raise ConfigError(
-        f"model.likelihood={m.likelihood!r} is not available for {name!r}: "
+        f"model.likelihood={likelihood!r} is not available for {name!r}: "
         "it takes 'bernoulli' (binarised images) or 'categorical' (a 256-way "
         "softmax per sub-pixel); the logistic mixture is PixelCNN++'s.")
-  return lik.make_likelihood(m.likelihood)
+  return likelihood
 
 
-def make_family(config, runs=None):
-  m, smp = config.model, config.sample
-  likelihood = read_likelihood(config)
-  lik.check_preprocess(likelihood.name, config.data.preprocess)
-  image_shape = tuple(int(d) for d in m.image_shape)
-  num_dims = math.prod(image_shape)
-  K = int(m.get("num_classes", 0) or 0)
-  model = build_network(m.name, dict(m.net), likelihood.num_outputs, K)
-  optim = dict(config.optim)
-  optimizer = make_optimizer(**optim)
-  temperature = float(smp.get("temperature", 1.0))
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """The validated plain values of an autoregressive config."""
+  name: str
+  likelihood: str
+  image_shape: Tuple[int, int, int]
+  num_classes: int              # 0: unconditional
+  net: Dict[str, Any]           # config.model.net: the module's own fields
+  optim: Dict[str, Any]         # config.optim, for optimizer_from_config
+  temperature: float
+  use_ema: bool
+  cached: bool                  # the row-cached generator (only where the net has one)
+  completion_rows: int          # rows given in the completion grids
+
+  @property
+  def num_dims(self):
+    return math.prod(self.image_shape)
+
+
+def read_settings(config):
+  """The one place a config becomes Settings; a ConfigError says what to change."""
+  name = check_choice("autoregressive model", require(config, "model.name"), NETWORKS)
+  likelihood = check_likelihood(name, require(config, "model.likelihood"))
+  likelihoods.check_preprocess(likelihood, require(config, "data.preprocess"))
+  image_shape = tuple(int(d) for d in require(config, "model.image_shape"))
+  num_classes = int(require(config, "model.num_classes"))
+  if num_classes < 0:
+    raise ConfigError(f"config.model.num_classes must be >= 0 (0: unconditional), "
+                      f"got {num_classes}.")
+  temperature = float(require(config, "sample.temperature"))
   if temperature <= 0:
     raise ConfigError(f"config.sample.temperature must be > 0, got {temperature}.")
-  use_ema = bool(smp.get("use_ema", True))
-  cached = bool(smp.get("cached", True)) and has_row_cache(model)
-  completion_rows = int(smp.get("completion_rows", -1))
+  completion_rows = int(require(config, "sample.completion_rows"))
   if completion_rows == -1:
     completion_rows = image_shape[0] // 2
   if not 0 <= completion_rows < image_shape[0]:
     raise ConfigError(f"config.sample.completion_rows={completion_rows} must be "
-                      f"in [0, {image_shape[0]}) (the rows given).")
+                      f"in [0, {image_shape[0]}) (the rows given), or -1 (half).")
+  return Settings(
+      name=name, likelihood=likelihood, image_shape=image_shape,
+      num_classes=num_classes,
+      net=check_net_fields(name, dict(require(config, "model.net"))),
+      optim=dict(require(config, "optim")), temperature=temperature,
+      use_ema=bool(require(config, "sample.use_ema")),
+      cached=bool(require(config, "sample.cached")) and has_row_cache(network_class(name)),
+      completion_rows=completion_rows)
 
-  def apply(params, x, labels, train=False, rng=None):
-    return model.apply({"params": params}, x, labels if K else None, train=train,
-                       rngs={"dropout": rng} if train else None)
 
-  def fresh_params(rng, images):
-    r_init, r_drop = jax.random.split(rng)
-    labels = jnp.zeros((images.shape[0],), jnp.int32) if K else None
-    return model.init({"params": init_key(r_init), "dropout": r_drop}, images,
-                      labels)["params"]
+@dataclasses.dataclass(frozen=True)
+class Networks:
+  """What make_family builds from the settings."""
+  model: nn.Module
+  likelihood: likelihoods.Likelihood
+  optimizer: optax.GradientTransformation
+  ema_decay: float              # 0: no EMA of the parameters is kept
 
-  def init(rng, example_batch):
-    r_params, r_state = jax.random.split(rng)
-    params = fresh_params(r_params, jnp.asarray(example_batch["image"], jnp.float32))
-    return create_train_state(r_state, params, optimizer, ema=bool(optim.get("ema_decay")))
 
-  def nll(params, batch, train=False, rng=None):
-    out = apply(params, batch["image"], batch["label"], train, rng)
-    return -likelihood.log_prob(out, batch["image"])         # [B] nats
+def build_networks(settings):
+  """The network, its likelihood and the optimiser. PixelCNN++'s mixture
+  has the network's own ``nr_logistic_mix`` (the config's, else the module's
+  default)."""
+  if settings.name == "pixelcnnpp":
+    model = build_network(settings.name, settings.net, None, settings.num_classes)
+    likelihood = likelihoods.make_likelihood("logistic_mixture", model.nr_logistic_mix)
+  else:
+    likelihood = likelihoods.make_likelihood(settings.likelihood)
+    model = build_network(settings.name, settings.net, likelihood.num_outputs,
+                          settings.num_classes)
+  optimizer, ema_decay = optimizer_from_config(settings.optim)
+  return Networks(model, likelihood, optimizer, ema_decay)
 
-  def loss_fn(params, model_state, batch, rng):
-    per = nll(params, batch, True, rng)
-    return jnp.mean(per) / num_dims, ({"nll": jnp.mean(per),
-                                       "bpd": jnp.mean(bits_per_dim(per, num_dims))},
-                                      model_state)
 
-  def eval_nll(state, batch, rng):
-    del rng
-    return nll(eval_params(state, use_ema), batch)
+def init(settings, nets, rng, example_batch):
+  """A fresh train state; parameter shapes never depend on the batch."""
+  params_rng, state_rng = jax.random.split(rng)
+  init_rng, dropout_rng = jax.random.split(params_rng)
+  images = jnp.asarray(example_batch["image"], jnp.float32)
+  labels = (jnp.zeros((images.shape[0],), jnp.int32) if settings.num_classes
+            else None)
+  params = nets.model.init({"params": init_key(init_rng), "dropout": dropout_rng},
+                           images, labels)["params"]
+  return create_train_state(state_rng, params, nets.optimizer,
+                            ema=bool(nets.ema_decay))
 
-  def eval_bpd(state, batch, rng):
-    return bits_per_dim(eval_nll(state, batch, rng), num_dims)
 
-  def draw(state, rng, x_init, labels, start):
-    params = eval_params(state, use_ema)
-    if cached:
-      vertical = lambda x: model.apply({"params": params}, x, labels,
-                                       method=type(model).vertical_features)
-      row = lambda xr, fr: model.apply({"params": params}, xr, fr, labels,
-                                       method=type(model).horizontal_row)
-      return sampling.complete_rows_cached(vertical, row, likelihood, x_init, rng,
-                                           start, temperature)
-    return sampling.complete(lambda x: apply(params, x, labels), likelihood, x_init,
-                             rng, start, temperature)
+def network_outputs(settings, nets, params, images, labels, train=False, rng=None):
+  """The distribution parameters at every position ([B,H,W,C,P] or [B,H,W,K]);
+  ``labels`` are used only by a class-conditional model."""
+  return nets.model.apply({"params": params}, images,
+                          labels if settings.num_classes else None, train=train,
+                          rngs={"dropout": rng} if train else None)
 
-  def sample(state, rng, num, cond=None):
-    x = draw(state, rng, jnp.zeros((num,) + image_shape, jnp.float32),
-             sample_labels(num, K, cond), 0)
-    return jnp.clip(likelihood.to_unit(x), 0.0, 1.0)
 
-  def image_grids(state, batch, rng):
-    """Completion: masked | COMPLETIONS_PER_ROW completions | original."""
-    n = GRID_ROWS
-    idx = jnp.arange(n) % batch["image"].shape[0]
-    x = jnp.take(batch["image"], idx, axis=0)
-    labels = jnp.take(batch["label"], idx) if K else None
-    start = completion_rows * image_shape[1] * (image_shape[2] if likelihood.per_channel else 1)
-    reps = jnp.repeat(x, COMPLETIONS_PER_ROW, axis=0)
-    lab = jnp.repeat(labels, COMPLETIONS_PER_ROW) if K else None
-    done = draw(state, rng, reps, lab, start)
-    unit = lambda a: jnp.clip(likelihood.to_unit(a), 0.0, 1.0)
-    rows = jnp.arange(image_shape[0])[None, :, None, None]
-    masked = jnp.where(rows < completion_rows, unit(x), 0.5)
-    grid = jnp.concatenate([
-        masked[:, None], unit(done).reshape((n, COMPLETIONS_PER_ROW) + image_shape),
-        unit(x)[:, None]], axis=1)
-    return {"completion": grid}
+def negative_log_likelihood(settings, nets, params, batch, train=False, rng=None):
+  """-log p(x) of each image of the batch, [B] nats (exact)."""
+  outputs = network_outputs(settings, nets, params, batch["image"], batch["label"],
+                            train, rng)
+  return -nets.likelihood.log_prob(outputs, batch["image"])
 
+
+def loss_fn(settings, nets, params, model_state, batch, rng):
+  """The training loss: the mean NLL per sub-pixel (nats/dim), with dropout."""
+  nll = negative_log_likelihood(settings, nets, params, batch, True, rng)
+  metrics = {"nll": jnp.mean(nll),
+             "bpd": jnp.mean(bits_per_dim(nll, settings.num_dims))}
+  return jnp.mean(nll) / settings.num_dims, (metrics, model_state)
+
+
+def eval_nll(settings, nets, state, batch, rng):
+  """Evaluation metric ``nll``: nats per image, [B]."""
+  del rng
+  return negative_log_likelihood(settings, nets,
+                                 eval_params(state, settings.use_ema), batch)
+
+
+def eval_bpd(settings, nets, state, batch, rng):
+  """Evaluation metric ``bpd``: bits per sub-pixel, [B]."""
+  return bits_per_dim(eval_nll(settings, nets, state, batch, rng), settings.num_dims)
+
+
+def images_to_unit(settings, nets, images):
+  """Model-space images -> [0, 1] (clipped) for pictures."""
+  del settings
+  return jnp.clip(nets.likelihood.to_unit(images), 0.0, 1.0)
+
+
+def draw(settings, nets, state, rng, images, labels, start):
+  """``images`` with every raster position from ``start`` on drawn from the
+  model (the row-cached generator when ``settings.cached``), in model space."""
+  params = eval_params(state, settings.use_ema)
+  model = nets.model
+  if settings.cached:
+    vertical = lambda x: model.apply({"params": params}, x, labels,
+                                     method=type(model).vertical_features)
+    row = lambda x_row, features_row: model.apply(
+        {"params": params}, x_row, features_row, labels,
+        method=type(model).horizontal_row)
+    return sampling.complete_rows_cached(vertical, row, nets.likelihood, images, rng,
+                                         start, settings.temperature)
+  net_fn = lambda x: network_outputs(settings, nets, params, x, labels)
+  return sampling.complete(net_fn, nets.likelihood, images, rng, start,
+                           settings.temperature)
+
+
+def sample(settings, nets, state, rng, num, cond=None):
+  """``num`` images drawn from the model, [num,H,W,C] in [0, 1]; ``cond``:
+  their labels (class-balanced when None) for a class-conditional model."""
+  blank = jnp.zeros((num,) + settings.image_shape, jnp.float32)
+  drawn = draw(settings, nets, state, rng, blank,
+               sample_labels(num, settings.num_classes, cond), 0)
+  return images_to_unit(settings, nets, drawn)
+
+
+def completion_start(settings, nets):
+  """The raster position after the given ``completion_rows`` (sub-pixels
+  for a per-channel likelihood, pixels for a joint one)."""
+  _, width, channels = settings.image_shape
+  per_pixel = channels if nets.likelihood.per_channel else 1
+  return settings.completion_rows * width * per_pixel
+
+
+def image_grids(settings, nets, state, batch, rng):
+  """``completion``: per image, the given rows (the rest grey) |
+  COMPLETIONS_PER_ROW completions | the original; [GRID_ROWS, 5, H, W, C]."""
+  images = cycle_to(batch["image"], GRID_ROWS)
+  labels = cycle_to(batch["label"], GRID_ROWS) if settings.num_classes else None
+  repeated_labels = (jnp.repeat(labels, COMPLETIONS_PER_ROW)
+                     if settings.num_classes else None)
+  completed = draw(settings, nets, state, rng,
+                   jnp.repeat(images, COMPLETIONS_PER_ROW, axis=0), repeated_labels,
+                   completion_start(settings, nets))
+  to_unit = functools.partial(images_to_unit, settings, nets)
+  rows = jnp.arange(settings.image_shape[0])[None, :, None, None]
+  masked = jnp.where(rows < settings.completion_rows, to_unit(images), 0.5)
+  completions = to_unit(completed).reshape(
+      (GRID_ROWS, COMPLETIONS_PER_ROW) + settings.image_shape)
+  grid = jnp.concatenate([masked[:, None], completions, to_unit(images)[:, None]],
+                         axis=1)
+  return {"completion": grid}
+
+
+def make_family(config, runs=None):
+  """The autoregressive Family: reads the settings, builds the networks and
+  binds the functions above to them (``runs`` is not used: no dependencies)."""
+  del runs
+  settings = read_settings(config)
+  nets = build_networks(settings)
+  bind = lambda fn: functools.partial(fn, settings, nets)
   return Family(
-      family="autoregressive", model=m.name, init=init,
-      train_step=make_train_step(loss_fn, optimizer, float(optim.get("ema_decay", 0.0))),
-      eval_metrics={"nll": eval_nll, "bpd": eval_bpd}, sample=sample,
-      image_grids=image_grids, data_to_unit=lambda x: jnp.clip(likelihood.to_unit(x), 0, 1),
-      num_classes=K or None,
-      init_on_data=m.name == "pixelcnnpp")   # weight norm's data-dependent init
+      family="autoregressive", model=settings.name, init=bind(init),
+      train_step=make_train_step(bind(loss_fn), nets.optimizer, nets.ema_decay),
+      eval_metrics={"nll": bind(eval_nll), "bpd": bind(eval_bpd)},
+      sample=bind(sample), image_grids=bind(image_grids),
+      data_to_unit=bind(images_to_unit),
+      num_classes=settings.num_classes or None,
+      init_on_data=settings.name == "pixelcnnpp")   # weight norm's data-dependent init
