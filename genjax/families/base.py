@@ -1,4 +1,4 @@
-"""The family contract (DESIGN.md): pure functions built from a config.
+"""The family contract (docs/architecture.md): pure functions built from a config.
 
     family = make_family(config, runs=None)   # runs: the trainer's loader of other runs
     state = family.init(rng, example_batch)

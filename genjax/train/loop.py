@@ -1,6 +1,6 @@
 """The one training loop, and the eval and sample modes, for every family.
 
-``train(config, workdir)`` runs the family contract of DESIGN.md under one
+``train(config, workdir)`` runs the family contract (docs/architecture.md) under one
 global ``jax.jit`` (batch sharded over all devices, state replicated and
 donated), resumes from the workdir's latest checkpoint, logs, evaluates,
 draws sample grids, saves on SIGTERM/SIGINT and stops on NaN/inf keeping the
@@ -96,10 +96,10 @@ class _Run:
   @functools.cached_property
   def grid_batch(self):
     n = -(-GRID_BATCH // self.mesh.devices.size) * self.mesh.devices.size
-    it = data_lib.eval_iterator(
+    batches = data_lib.eval_iterator(
         self.config.data, self.config.data.eval_split, n, num_examples=n,
         process_index=jax.process_index(), process_count=jax.process_count())
-    return shard_lib.to_global(next(iter(it)), self.mesh)
+    return shard_lib.to_global(next(iter(batches)), self.mesh)
 
   def write_pictures(self, state, step, name):
     """Samples as ``samples/<name>.png``; the family's grids beside them."""
@@ -169,7 +169,7 @@ class _Run:
       return {}
     fn = self._eval_fn(names)
     cfg = self.config.eval
-    it = data_lib.eval_iterator(
+    batches = data_lib.eval_iterator(
         self.config.data, self.config.data.eval_split, cfg.batch_size,
         num_examples=num_examples, process_index=jax.process_index(),
         process_count=jax.process_count())
@@ -181,7 +181,7 @@ class _Run:
                                          num_examples)
     bar = tqdm(total=n_total, desc=f"eval@{step}", unit="img",
                disable=jax.process_index() != 0, leave=False, mininterval=2)
-    for i, local in enumerate(it):
+    for i, local in enumerate(batches):
       batch = shard_lib.to_global(local, self.mesh)
       got = jax.device_get(fn(state, batch, jax.random.fold_in(key, i)))
       total = got if total is None else {k: total[k] + got[k] for k in total}
@@ -264,7 +264,7 @@ def train(config, workdir):
   run = _Run(config, workdir, "train")
   cfg = config.train
   run.sample_evaluator(tuple(cfg.eval_metrics))  # nets load and fit, at start-up
-  b = cfg.batch_size
+  batch_size = cfg.batch_size
   start = run.ckpt.latest_step()
   if start is not None:
     state = run.ckpt.restore(run.abstract_state(), start)
@@ -280,8 +280,8 @@ def train(config, workdir):
     sync = jax.default_backend() == "cpu" and jax.device_count() > 1
 
   step_fn = jit_train_step(run.family, run.mesh)
-  it = data_lib.train_iterator(
-      config.data, b, seed=cfg.seed, start_step=start,
+  batches = data_lib.train_iterator(
+      config.data, batch_size, seed=cfg.seed, start_step=start,
       process_index=jax.process_index(), process_count=jax.process_count())
   from tqdm import tqdm
   bar = tqdm(total=cfg.num_steps, initial=start, unit="step", desc="train",
@@ -319,7 +319,7 @@ def train(config, workdir):
   try:
     with _stop_on_signals() as stop:
       for step in range(start, cfg.num_steps):
-        batch = shard_lib.to_global(next(it), run.mesh)
+        batch = shard_lib.to_global(next(batches), run.mesh)
         if state is None:   # e.g. weight normalisation's data-dependent init
           state = run.fresh_state(batch)
         if compiled is None:
@@ -354,8 +354,8 @@ def train(config, workdir):
           dt = now - t_log
           train_time += dt
           row = {k: v / n_summed for k, v in sums.items()}
-          row.update(images_per_sec=steps_since_log * b / dt,
-                     images_seen=done * b, train_time_s=train_time)
+          row.update(images_per_sec=steps_since_log * batch_size / dt,
+                     images_seen=done * batch_size, train_time_s=train_time)
           if compile_s is not None:
             row["compile_s"], compile_s = compile_s, None
           run.writer.write(done, row)

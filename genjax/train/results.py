@@ -3,6 +3,7 @@
     python -m genjax.train.results runs/ [more workdirs or folders]
         [--metrics fid_mnist,kid_mnist] [--out results.md] [--plots DIR]
         [--compare r_t,ada_p,fid_mnist --compare-out runs/compare.png]
+        [--keep benchmarks/results/runs]
 
 A workdir is a folder with ``config.json`` and ``metrics.jsonl``; a folder of
 them is scanned recursively. Each run is one row: experiment (the ``--config``
@@ -14,12 +15,16 @@ step (and the training loss) is written to ``<workdir>/metrics.png``, or to
 on shared axes in one PNG (one panel per metric, one line per run); a name is
 looked up among the training rows (e.g. ``r_t``, ``ada_p``, ``loss``) and
 among the evaluations (``fid_mnist``; ``eval/r_t`` for the evaluated one
-when training logs a metric of the same name).
+when training logs a metric of the same name). ``--keep DIR`` copies each
+run's ``metrics.jsonl``, ``config.json`` and ``commands.log`` to
+``DIR/<run>/``: the rows every figure of the table came from, kept beside
+the figures when the workdirs (checkpoints and all) are not.
 """
 import argparse
 import json
 import math
 import os
+import shutil
 import sys
 
 from genjax.train.workdir import launched_experiment
@@ -174,6 +179,19 @@ def plot(run, columns, path):
   return path
 
 
+KEPT_FILES = ("metrics.jsonl", "config.json", "commands.log")
+
+
+def keep_sources(workdir, folder):
+  """Copies the files a run's figures come from to ``folder/<run>/``."""
+  dest = os.path.join(folder, os.path.basename(workdir.rstrip("/")))
+  os.makedirs(dest, exist_ok=True)
+  for name in KEPT_FILES:
+    if os.path.exists(os.path.join(workdir, name)):
+      shutil.copyfile(os.path.join(workdir, name), os.path.join(dest, name))
+  return dest
+
+
 def main(argv=None):
   ap = argparse.ArgumentParser(prog="python -m genjax.train.results",
                                description=__doc__.split("\n")[0])
@@ -184,6 +202,8 @@ def main(argv=None):
   ap.add_argument("--compare", default="",
                   help="comma-separated metrics to overlay for all runs in one PNG")
   ap.add_argument("--compare-out", default="compare.png", help="the --compare PNG")
+  ap.add_argument("--keep", default="",
+                  help="copy each run's metrics.jsonl, config.json and commands.log here")
   args = ap.parse_args(argv)
   runs = [summarize(w) for w in find_workdirs(args.paths)]
   if not runs:
@@ -201,6 +221,9 @@ def main(argv=None):
             os.path.join(r["workdir"], "metrics.png"))
     if plot(r, metric_columns([r]), path):
       print(f"wrote {path}", file=sys.stderr)
+  if args.keep:
+    for r in runs:
+      print(f"kept {keep_sources(r['workdir'], args.keep)}", file=sys.stderr)
   if args.compare:
     names = [m for m in args.compare.split(",") if m]
     print(f"wrote {compare_plot(runs, names, args.compare_out)}", file=sys.stderr)

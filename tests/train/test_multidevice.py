@@ -1,4 +1,5 @@
-"""1 device vs 8 simulated CPU devices: same global batch, same loss and parameters."""
+"""1 device vs 8 simulated CPU devices: same global batch, same losses, and
+the same state: parameters, optimiser state and EMA parameters."""
 import json
 
 import jax
@@ -16,8 +17,11 @@ def train(wd):
   c.lock()
   state = main.run(c, wd, "train")
   rows = [json.loads(l) for l in open(wd + "/metrics.jsonl") if '"loss"' in l]
-  leaves = [np.asarray(x).ravel().tolist() for x in jax.tree.leaves(jax.device_get(state.params))]
-  return dict(devices=jax.device_count(), losses=[r["loss"] for r in rows], params=leaves)
+  parts = {"params": state.params, "opt_state": state.opt_state,
+           "ema_params": state.ema_params, "step": state.step}
+  flat = jax.tree_util.tree_flatten_with_path(jax.device_get(parts))[0]
+  leaves = {jax.tree_util.keystr(path): np.asarray(x).ravel().tolist() for path, x in flat}
+  return dict(devices=jax.device_count(), losses=[r["loss"] for r in rows], state=leaves)
 
 
 def test_eight_devices_match_one(tmp_path):
@@ -28,5 +32,9 @@ def test_eight_devices_match_one(tmp_path):
   assert one["devices"] == 1 and eight["devices"] == 8
   assert len(one["losses"]) == 5
   np.testing.assert_allclose(one["losses"], eight["losses"], rtol=1e-5)
-  for a, b in zip(one["params"], eight["params"]):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  # The same leaves by name (none dropped or added), then the same values.
+  assert sorted(one["state"]) == sorted(eight["state"])
+  assert any(k.startswith("['opt_state']") for k in one["state"])
+  assert any(k.startswith("['ema_params']") for k in one["state"])
+  for key, a in one["state"].items():
+    np.testing.assert_allclose(a, eight["state"][key], rtol=1e-4, atol=1e-6, err_msg=key)

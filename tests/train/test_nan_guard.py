@@ -2,6 +2,7 @@
 import dataclasses
 import os
 
+import jax
 import jax.numpy as jnp
 import pytest
 
@@ -13,7 +14,16 @@ from tests.helpers import load_config
 VAE = "experiments/autoencoder/vae_mnist.py"
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+def _nan_loss(state, metrics, bad):
+  return state, dict(metrics, loss=metrics["loss"] + bad)
+
+
+def _nan_params(state, metrics, bad):
+  return state.replace(params=jax.tree.map(lambda p: p + bad, state.params)), metrics
+
+
+def _train_poisoned(tmp_path, monkeypatch, poison):
+  """12 VAE steps whose ``poison`` turns NaN from step 5 on (as after a blow-up)."""
   real = registry.make_family
 
   def poisoned(config, **kwargs):
@@ -21,9 +31,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
     def train_step(state, batch):
       state, metrics = family.train_step(state, batch)
-      # From the 5th step on the loss is NaN (as after a blow-up).
-      bad = jnp.where(state.step >= 5, jnp.nan, 0.0)
-      return state, dict(metrics, loss=metrics["loss"] + bad)
+      return poison(state, metrics, jnp.where(state.step >= 5, jnp.nan, 0.0))
 
     return dataclasses.replace(family, train_step=train_step)
 
@@ -33,10 +41,25 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
   c.train.update(num_steps=12, ckpt_every=2, log_every=1)
   c.lock()
   wd = str(tmp_path / "run")
+  main.run(c, wd, "train")
+  return wd
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
   with pytest.raises(TrainingDiverged, match=r"loss became NaN/inf at step 5.*step 4"):
-    main.run(c, wd, "train")
+    _train_poisoned(tmp_path, monkeypatch, _nan_loss)
+  wd = str(tmp_path / "run")
   assert ckpt_lib.Checkpointer(wd).all_steps()[-1] == 4
   assert os.path.exists(os.path.join(wd, "config.json"))
+
+
+def test_nan_parameters_with_finite_metrics_stop_and_keep_last_good_checkpoint(
+    tmp_path, monkeypatch):
+  """The guard's other branch: every metric finite, the new state is not."""
+  with pytest.raises(TrainingDiverged,
+                     match=r"the parameters became NaN/inf at step 5.*step 4"):
+    _train_poisoned(tmp_path, monkeypatch, _nan_params)
+  assert ckpt_lib.Checkpointer(str(tmp_path / "run")).all_steps()[-1] == 4
 
 
 def test_unknown_training_metric_is_caught_at_start(tmp_path):

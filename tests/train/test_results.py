@@ -60,3 +60,18 @@ def test_compare_overlays_training_and_eval_metrics_of_all_runs(tmp_path):
   assert out.stat().st_size > 1000
   with pytest.raises(SystemExit, match="none of the runs has r_t"):
     results.main([str(tmp_path), "--compare", "r_t", "--compare-out", str(out)])
+
+
+def test_keep_copies_the_rows_and_the_kept_copy_gives_the_same_table(tmp_path, capsys):
+  make_workdir(str(tmp_path / "runs" / "a"), "experiments/x/a.py",
+               [(200, {"fid_mnist": 4.5, "fid_mnist_stderr": 0.1})])
+  (tmp_path / "runs" / "a" / "checkpoints").mkdir()        # not copied
+  kept = tmp_path / "kept"
+  assert results.main([str(tmp_path / "runs"), "--keep", str(kept),
+                       "--plots", str(tmp_path / "p")]) == 0
+  first = capsys.readouterr().out
+  assert sorted(os.listdir(kept / "a")) == ["commands.log", "config.json", "metrics.jsonl"]
+  assert (kept / "a" / "metrics.jsonl").read_text() == \
+      (tmp_path / "runs" / "a" / "metrics.jsonl").read_text()
+  assert results.main([str(kept), "--plots", str(tmp_path / "p")]) == 0
+  assert capsys.readouterr().out == first

@@ -34,8 +34,8 @@ def _params(workdir, config):
 
 
 def assert_same_state(a, b):
+  assert jax.tree.structure(a) == jax.tree.structure(b)   # the same leaves, by name
   la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-  assert len(la) == len(lb)
   for x, y in zip(la, lb):
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7)
 
@@ -117,6 +117,28 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
   assert "checkpoint saved" in out
   steps = ckpt_lib.Checkpointer(wd).all_steps()
   assert steps and 0 < steps[-1] < 100000
+
+
+def test_sigint_saves_a_checkpoint_and_raises_interrupted(tmp_path, monkeypatch):
+  """Ctrl-C (SIGINT) in the middle of training: the loop finishes the step,
+  saves a checkpoint there and raises ``Interrupted`` (launch.py exits 130)."""
+  from genjax.train import writer as writer_lib
+  real_write = writer_lib.MetricWriter.write
+  sent = []
+
+  def write_then_interrupt(self, step, metrics, prefix=""):
+    real_write(self, step, metrics, prefix)
+    if not sent and step == 2:   # the first logged row: now press Ctrl-C
+      sent.append(step)
+      os.kill(os.getpid(), signal.SIGINT)
+
+  monkeypatch.setattr(writer_lib.MetricWriter, "write", write_then_interrupt)
+  wd = str(tmp_path / "int")
+  with pytest.raises(loop.Interrupted) as info:
+    main.run(_config(1000, 500), wd, "train")
+  assert info.value.signum == signal.SIGINT
+  saved = ckpt_lib.Checkpointer(wd).all_steps()
+  assert saved == [info.value.step] and 2 <= info.value.step < 1000
 
 
 def test_init_on_data_initialises_a_fresh_run_on_its_first_batch(tmp_path, monkeypatch):
