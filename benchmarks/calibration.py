@@ -1,4 +1,4 @@
-"""Calibration of the sample metrics on real data (README "Calibration").
+"""Calibration of the sample metrics on real data (docs/results.md, "Calibration").
 
 The floor any model is judged against (the train split against the test
 split), and the test split against simple corruptions — Gaussian noise,

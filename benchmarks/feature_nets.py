@@ -6,7 +6,7 @@ For each net: compile time of the jitted feature pass (quantise, resize for
 Inception, forward) and the median images/s over ``--repeats`` timed batches
 of random 28x28x1 images in [0,1], blocking on each result. The end-to-end
 time of a 10k-sample FID-MNIST evaluation is measured with ``launch.py
---mode eval`` on a trained workdir (see the README).
+--mode eval`` on a trained workdir (see docs/evaluation.md).
 """
 import argparse
 import json

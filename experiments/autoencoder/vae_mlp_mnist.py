@@ -6,7 +6,7 @@
 Architecture as Burda et al. 2016 (Sec. 5, "1 stochastic layer"): 784-200-200-50
 with tanh units, Bernoulli decoder mirroring the encoder. Their Table 1 reports
 test NLL (IWAE k=5000 estimate) of 86.76 nats for the VAE (k=1 training) after
-3,280 passes over the data; ours is a short CPU run (README results table).
+3,280 passes over the data; ours is a short CPU run (docs/results.md).
 """
 from genjax.config import parse_arg, shrink_for_smoke
 from genjax.families.autoencoder.config import default_config

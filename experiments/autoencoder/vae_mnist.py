@@ -9,7 +9,7 @@ Expected (2-core CPU, ~15 min of training): test negative ELBO <= 100 nats;
 the eval mode adds the IWAE (k=1000) estimate of test NLL in nats and bits/dim,
 and FID/KID/precision/recall of 10k samples with the MNIST classifier's
 features (FID-MNIST) and the class histogram of the samples.
-Measured figures are in the README's results table.
+Measured figures are in docs/results.md.
 Papers (dynamically binarised MNIST, 1 stochastic layer, Burda et al. 2016,
 Table 1): VAE 86.76 nats, IWAE (k=50) 84.78 nats -- after 3,280 epochs on a
 GPU, not a 15-minute CPU run.

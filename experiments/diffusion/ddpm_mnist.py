@@ -17,7 +17,7 @@ mode reports FID/KID/precision/recall with the MNIST classifier's features
 sampler is DDIM eta=1 because this short-trained model's errors are corrected
 by the fresh noise: on the same 2,000-step model, 10k samples, eta=0 gave
 FID-MNIST 118.3 with 20.6% 8s, eta=1 gives 67.0 with every class in 7.5-12.8%
-(the DDIM table in the README has both, 10 to 1000 steps). Bits/dim from the
+(the DDIM table in docs/results.md has both, 10 to 1000 steps). Bits/dim from the
 full variational bound is ``--config.eval.metrics=bpd`` (1000 network calls per
 test image: use --config.eval.num_examples).
 """

@@ -22,7 +22,7 @@ its learning rate did not help at 800 steps (353, 356). 10,000 steps of 32
 (320k images, ~5.3 epochs) fit the 20 minutes. The previous setting (4,200
 steps of 64, 18.7 min) reached FID-MNIST 148.9 with classes 6.1%-15.3%;
 this one, 17.2 min: FID-MNIST 114.5 on 10k samples, classes 6.5%-14.5%
-(the README results table).
+(docs/results.md).
 """
 from genjax.config import parse_arg
 from genjax.families.gan.config import default_config, shrink_gan_for_smoke

@@ -22,7 +22,7 @@ al. Fig. 4). Measured here (2-core CPU, 10k samples, FID-MNIST at 30,000
 steps): none 173.2, DiffAugment 140.2, ADA 143.1 -- both augmentations beat
 none from step 24,000 on. Without augmentation FID is best near 12k steps
 (138.7) and then rises as D memorises the 600 images; ADA's p rises from 0
-at ~4k steps and settles near 0.06. The README (GANs, Limited data) has the
+at ~4k steps and settles near 0.06. docs/results.md (GANs, limited data) has the
 whole table and the r_t plot.
 """
 from genjax.families.gan.config import (default_config, parse_augment_arg,
@@ -39,7 +39,7 @@ def get_config(arg=None):
                 shuffle_buffer=600)
   # Batches of 32 (as dcgan_mnist: twice the updates per image on this CPU)
   # for 30,000 steps (960k images, 1,600 epochs of the 600): long enough for
-  # the unaugmented D's memorisation to start costing G (see the README).
+  # the unaugmented D's memorisation to start costing G (see docs/results.md).
   c.train.update(batch_size=32, num_steps=30_000, log_every=100, ckpt_every=2_000,
                  sample_every=2_000, eval_every=1_000,
                  eval_metrics=("d_real", "r_t", "fid_mnist"), eval_num_examples=1_000,

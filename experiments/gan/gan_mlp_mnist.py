@@ -11,7 +11,7 @@ architecture the source articles describe). Non-saturating G loss (Goodfellow
 et al. 2014 sec. 3), Adam 2e-4 / beta1 0.5, batch 64, EMA of G. Goodfellow et
 al. report a Parzen-window log-likelihood of 225 +- 2 on MNIST (Table 1), not
 an FID; expected here: recognisable digits of every class, FID-MNIST worse
-than DCGAN's. Measured figures: the README results table.
+than DCGAN's. Measured figures: docs/results.md.
 """
 from genjax.config import parse_arg
 from genjax.families.gan.config import default_config, shrink_gan_for_smoke
