@@ -7,6 +7,7 @@ registry's tables), so a circle that only closes at run time is caught too.
 """
 import ast
 import os
+import re
 
 import pytest
 
@@ -44,6 +45,7 @@ def _modules():
 
 
 MODULES = _modules()
+TABLE_ENTRY = re.compile(r"genjax(\.\w+)+:\w+")   # "genjax.eval.inception:load_inception"
 
 
 def _imports(path):
@@ -59,7 +61,7 @@ def _imports(path):
         sub = f"{node.module}.{a.name}"
         found.add(sub if sub in MODULES else node.module)
     elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
-        and node.value.startswith("genjax.") and ":" in node.value:
+        and TABLE_ENTRY.fullmatch(node.value):
       found.add(node.value.split(":")[0])   # registry tables: imported on use
   return {m for m in found if m in MODULES}
 
@@ -103,6 +105,7 @@ def test_the_import_graph_is_read():
   assert "genjax.core.state" in GRAPH["genjax.core.step"]
   assert "genjax.eval.evaluators" in GRAPH["genjax.train.loop"]
   assert "genjax.families.gan.family" in GRAPH["genjax.registry"]   # by name
+  assert "genjax.eval.inception" in GRAPH["genjax.eval.features"]    # by name
 
 
 def test_no_module_imports_another_that_imports_it_back():

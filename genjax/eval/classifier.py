@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from flax import serialization
 
 from genjax.errors import ConfigError
-from genjax.eval.features import BadWeights, FeatureNet, MissingWeights
+from genjax.eval.feature_net import BadWeights, FeatureNet, MissingWeights
 
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
 INPUT_SHAPE = (28, 28, 1)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.errors import ConfigError
-from genjax.eval.features import FeatureNet, quantize
+from genjax.eval.feature_net import FeatureNet, quantize
 
 # Values this far outside [0,1] are an error, not float rounding.
 RANGE_TOLERANCE = 1e-3

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.eval.features import BadWeights, FeatureNet, MissingWeights
+from genjax.eval.feature_net import BadWeights, FeatureNet, MissingWeights
 from genjax.eval.torchscript import load_torchscript_tensors
 from genjax.nn.conv import conv2d
 

@@ -14,7 +14,7 @@ same numbers as the full list for the ops they share.
 import jax
 import jax.numpy as jnp
 
-from genjax.errors import unknown_name
+from genjax.errors import check_choice
 
 DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")
 ADA_OPS = ("xflip", "rotate90", "xint", "brightness", "contrast", "saturation", "cutout")
@@ -34,12 +34,10 @@ def _per_image(v):
 
 
 def _check_names(what, names, valid):
+  """``names`` (one name or several) as a tuple, each checked against ``valid``."""
   if isinstance(names, str):
     names = (names,)
-  for n in names:
-    if n not in valid:
-      raise unknown_name(what, n, valid)
-  return tuple(names)
+  return tuple(check_choice(what, name, valid) for name in names)
 
 
 # ----- parameterised transforms (deterministic given their per-image parameters) -----

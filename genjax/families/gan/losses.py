@@ -15,15 +15,14 @@ minibatch-stddev layer would mix them).
 import jax
 import jax.numpy as jnp
 
-from genjax.errors import unknown_name
+from genjax.errors import check_choice
 
 LOSSES = ("minimax", "non_saturating", "hinge", "least_squares", "wasserstein")
 
 
 def check_loss(kind):
-  """Raise ConfigError (listing the valid names) unless ``kind`` is in LOSSES."""
-  if kind not in LOSSES:
-    raise unknown_name("GAN loss", kind, LOSSES)
+  """``kind`` if it is in LOSSES; else a ConfigError listing the valid names."""
+  return check_choice("GAN loss", kind, LOSSES)
 
 
 def _flat(logits):

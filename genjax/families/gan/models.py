@@ -30,7 +30,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genjax.errors import ConfigError, unknown_name
+from genjax.errors import ConfigError, check_choice
 from genjax.nn.conv import Conv, UpConv
 
 ARCHS = ("mlp", "dcgan", "resnet")
@@ -40,11 +40,11 @@ BN_MOMENTUM = 0.9
 
 
 def check_cond(num_classes, g_cond, d_cond):
+  """ConfigError (listing the valid names) for an unknown conditioning of a
+  class-conditional model; an unconditional one uses neither."""
   if num_classes:
-    if g_cond not in G_CONDS:
-      raise unknown_name("generator conditioning", g_cond, G_CONDS)
-    if d_cond not in D_CONDS:
-      raise unknown_name("discriminator conditioning", d_cond, D_CONDS)
+    check_choice("generator conditioning", g_cond, G_CONDS)
+    check_choice("discriminator conditioning", d_cond, D_CONDS)
 
 
 def base_size(image_shape, num_up, arch):
@@ -172,11 +172,11 @@ class MLPGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, z, labels=None, train=True):
-    k = self.num_classes
-    h = _cat_label(z, labels, k)
+    num_classes = self.num_classes
+    h = _cat_label(z, labels, num_classes)
     for i, f in enumerate(self.hidden):
       h = nn.Dense(f, use_bias=False, name=f"fc{i}")(h)   # BN follows: no bias
-      h = Norm(k if self.cond == "cbn" else 0, name=f"norm{i}")(h, labels, train)
+      h = Norm(num_classes if self.cond == "cbn" else 0, name=f"norm{i}")(h, labels, train)
       h = nn.relu(h)
     size = self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
     x = jnp.tanh(nn.Dense(size, name="out")(h))
@@ -193,13 +193,14 @@ class MLPDiscriminator(nn.Module):
   @nn.compact
   def __call__(self, x, labels=None, train=True, update_stats=False):
     del train  # no BatchNorm in the MLP discriminator
-    k = self.num_classes if labels is not None else 0
+    num_classes = self.num_classes if labels is not None else 0
     h = x.reshape(x.shape[0], -1)
-    if k and self.cond == "concat":
-      h = _cat_label(h, labels, k)
+    if num_classes and self.cond == "concat":
+      h = _cat_label(h, labels, num_classes)
     for i, f in enumerate(self.hidden):
       h = nn.leaky_relu(SNDense(f, self.spectral_norm, name=f"fc{i}")(h, update_stats), 0.2)
-    return Head(k, self.cond, self.spectral_norm, name="head")(h, labels, update_stats)
+    head = Head(num_classes, self.cond, self.spectral_norm, name="head")
+    return head(h, labels, update_stats)
 
 
 # --------------------------------------------------------------------------
@@ -219,18 +220,18 @@ class DCGANGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, z, labels=None, train=True):
-    k = self.num_classes if labels is not None else 0
-    nk = k if self.cond == "cbn" else 0
+    num_classes = self.num_classes if labels is not None else 0
+    norm_classes = num_classes if self.cond == "cbn" else 0
     h0, w0 = base_size(self.image_shape, len(self.channels), "DCGAN")
     c0 = 2 * self.channels[0]
     # Layers followed by BatchNorm have no bias (BN removes it; its gradient
     # would be pure round-off, which Adam turns into lr-sized steps).
-    h = nn.Dense(h0 * w0 * c0, use_bias=False, name="fc")(_cat_label(z, labels, k))
+    h = nn.Dense(h0 * w0 * c0, use_bias=False, name="fc")(_cat_label(z, labels, num_classes))
     h = h.reshape(z.shape[0], h0, w0, c0)
-    h = nn.relu(Norm(nk, name="norm_in")(h, labels, train))
+    h = nn.relu(Norm(norm_classes, name="norm_in")(h, labels, train))
     for i, c in enumerate(self.channels):
       h = UpConv(c, (3, 3), use_bias=False, name=f"up{i}")(h)
-      h = nn.relu(Norm(nk, name=f"norm{i}")(h, labels, train))
+      h = nn.relu(Norm(norm_classes, name=f"norm{i}")(h, labels, train))
     x = Conv(self.image_shape[-1], (3, 3), name="out")(h)
     return jnp.tanh(x)
 
@@ -248,8 +249,9 @@ class DCGANDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, x, labels=None, train=True, update_stats=False):
-    k = self.num_classes if labels is not None else 0
-    h = _label_maps(x, labels, k) if k and self.cond == "concat" else x
+    num_classes = self.num_classes if labels is not None else 0
+    concat = num_classes and self.cond == "concat"
+    h = _label_maps(x, labels, num_classes) if concat else x
     for i, c in enumerate(self.channels):
       bn = self.batch_norm and i > 0
       h = SNConv(c, (4, 4), 2, self.spectral_norm, use_bias=not bn,
@@ -259,7 +261,8 @@ class DCGANDiscriminator(nn.Module):
                          name=f"bn{i}")(h)
       h = nn.leaky_relu(h, 0.2)
     h = h.reshape(h.shape[0], -1)
-    return Head(k, self.cond, self.spectral_norm, name="head")(h, labels, update_stats)
+    head = Head(num_classes, self.cond, self.spectral_norm, name="head")
+    return head(h, labels, update_stats)
 
 
 # --------------------------------------------------------------------------
@@ -313,13 +316,13 @@ class ResNetGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, z, labels=None, train=True):
-    k = self.num_classes if labels is not None else 0
-    nk = k if self.cond == "cbn" else 0
+    num_classes = self.num_classes if labels is not None else 0
+    norm_classes = num_classes if self.cond == "cbn" else 0
     h0, w0 = base_size(self.image_shape, len(self.channels), "ResNet")
-    h = nn.Dense(h0 * w0 * self.channels[0], name="fc")(_cat_label(z, labels, k))
+    h = nn.Dense(h0 * w0 * self.channels[0], name="fc")(_cat_label(z, labels, num_classes))
     h = h.reshape(z.shape[0], h0, w0, self.channels[0])
     for i, c in enumerate(self.channels):
-      h = GBlock(c, nk, name=f"block{i}")(h, labels, train)
+      h = GBlock(c, norm_classes, name=f"block{i}")(h, labels, train)
     h = nn.relu(Norm(0, name="norm_out")(h, None, train))
     return jnp.tanh(Conv(self.image_shape[-1], (3, 3), name="out")(h))
 
@@ -334,12 +337,14 @@ class ResNetDiscriminator(nn.Module):
   @nn.compact
   def __call__(self, x, labels=None, train=True, update_stats=False):
     del train
-    k = self.num_classes if labels is not None else 0
-    h = _label_maps(x, labels, k) if k and self.cond == "concat" else x
+    num_classes = self.num_classes if labels is not None else 0
+    concat = num_classes and self.cond == "concat"
+    h = _label_maps(x, labels, num_classes) if concat else x
     for i, c in enumerate(self.channels):
       h = DBlock(c, first=i == 0, sn=self.spectral_norm, name=f"block{i}")(h, update_stats)
     h = jnp.sum(nn.relu(h), axis=(1, 2))
-    return Head(k, self.cond, self.spectral_norm, name="head")(h, labels, update_stats)
+    head = Head(num_classes, self.cond, self.spectral_norm, name="head")
+    return head(h, labels, update_stats)
 
 
 def make_networks(arch, image_shape, *, g_hidden=(256, 512, 1024),
@@ -351,8 +356,7 @@ def make_networks(arch, image_shape, *, g_hidden=(256, 512, 1024),
   ``g_hidden``/``d_hidden`` are the MLP widths; ``g_channels``/``d_channels``
   the conv widths (G: one entry per 2x upsampling; D: one per 2x downsampling).
   """
-  if arch not in ARCHS:
-    raise unknown_name("GAN architecture", arch, ARCHS)
+  check_choice("GAN architecture", arch, ARCHS)
   check_cond(num_classes, g_cond, d_cond)
   image_shape = tuple(int(d) for d in image_shape)
   if arch == "mlp":
@@ -377,3 +381,13 @@ def make_networks(arch, image_shape, *, g_hidden=(256, 512, 1024),
                       f"{2 ** len(d_channels)}.")
   return (ResNetGenerator(image_shape, tuple(g_channels), num_classes, g_cond),
           ResNetDiscriminator(tuple(d_channels), num_classes, d_cond, spectral_norm))
+
+
+def apply_with_stats(module, params, stats, *args, train, **kwargs):
+  """``(output, new stats)`` of ``module``; ``stats`` ({} or {'batch_stats': ...})
+  are updated (mutable) in training mode and passed through unchanged otherwise."""
+  variables = {"params": params, **stats}
+  if train and stats:
+    out, new = module.apply(variables, *args, train=True, mutable=list(stats), **kwargs)
+    return out, dict(new)
+  return module.apply(variables, *args, train=train, **kwargs), stats

@@ -1,5 +1,9 @@
-"""The GAN family: the two-player step against a hand-computed one, bad configs,
-global BatchNorm over 4 simulated devices, and exact resume through the loop."""
+"""The GAN family: settings and their checks, the networks and the initial
+state, the two-player step against a hand-computed one, bad configs, global
+BatchNorm over 4 simulated devices, and exact resume through the loop."""
+import dataclasses
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +11,7 @@ import pytest
 
 from genjax import main
 from genjax.errors import ConfigError
-from genjax.families.gan import losses, models
+from genjax.families.gan import family, losses, models, steps
 from genjax.families.gan.config import default_config
 from genjax.families.gan.family import make_family
 from tests.helpers import run_python_result
@@ -21,6 +25,17 @@ def _tiny_config(**model):
   c.model.update(**model)
   c.optim.update(name="sgd", momentum=0.0, lr=0.1, d_lr=0.05, ema_decay=0.99)
   return c
+
+
+def assert_same_trees(a, b, **tolerance):
+  """The same leaf paths in the same order (no leaf missing or extra), then
+  the same values; ``a``/``b``: pytrees or lists of (path, leaf)."""
+  flat = lambda t: t if isinstance(t, list) else [
+      (jax.tree_util.keystr(p), x) for p, x in jax.tree_util.tree_flatten_with_path(t)[0]]
+  a, b = flat(a), flat(b)
+  assert [p for p, _ in a] == [p for p, _ in b]
+  for (path, x), (_, y) in zip(a, b):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), err_msg=path, **tolerance)
 
 
 # --------------------------------------------------------------------------
@@ -39,6 +54,9 @@ def test_train_step_matches_a_hand_computed_step():
                    penalty_every=k, n_critic=2, augment="ada", ada_target=0.6,
                    ada_interval=1, ada_kimg=1)
   fam = make_family(c)
+  settings = family.read_settings(c)
+  train_step = functools.partial(steps.train_step, settings,
+                                 family.build_networks(settings))
   rs = np.random.RandomState(0)
   state = jax.jit(fam.init)(jax.random.PRNGKey(0),
                             {"image": jnp.zeros((1,) + SHAPE), "label": jnp.zeros((1,), jnp.int32)})
@@ -49,7 +67,7 @@ def test_train_step_matches_a_hand_computed_step():
   d_params["head"]["psi"]["dense"]["bias"] = jnp.array([4.0])   # D(real) > 0: r_t = 1 > 0.6
   state = state.replace(g_params=g_params, g_ema_params=g_params, d_params=d_params)
   real = jnp.asarray(rs.uniform(-1, 1, (B,) + SHAPE), jnp.float32)
-  new, metrics = jax.jit(fam.train_step)(state, {"image": real, "label": jnp.zeros((B,), jnp.int32)})
+  new, metrics = jax.jit(train_step)(state, {"image": real, "label": jnp.zeros((B,), jnp.int32)})
 
   _, D = models.make_networks("mlp", SHAPE, g_hidden=(), d_hidden=(5,))
   d = lambda p, x: D.apply({"params": p}, x)
@@ -66,8 +84,7 @@ def test_train_step_matches_a_hand_computed_step():
     rts.append(float(jnp.mean(jnp.sign(d(p, real)))))
     grads = jax.grad(d_loss)(p, i % k == 0)
     p = jax.tree.map(lambda a, g: a - 0.05 * g, p, grads)      # D's lr (TTUR)
-  for a, b in zip(jax.tree.leaves(new.d_params), jax.tree.leaves(p)):
-    np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+  assert_same_trees(new.d_params, p, rtol=2e-5, atol=1e-6)
 
   # G step on the updated D: only the output bias is checked (the kernel's
   # gradient depends on z).
@@ -149,6 +166,128 @@ def test_conditional_gan_on_an_unconditional_dataset():
 
 
 # --------------------------------------------------------------------------
+# Settings, their checks, the networks and the initial state.
+
+
+def _settings(**changes):
+  return dataclasses.replace(family.read_settings(_tiny_config()), **changes)
+
+
+def test_read_settings_of_the_default_config_are_its_values():
+  settings = family.read_settings(default_config())
+  assert (settings.arch, settings.image_shape, settings.z_dim) == ("dcgan", (28, 28, 1), 100)
+  assert (settings.g_channels, settings.d_channels) == ((128, 64), (64, 128))
+  assert (settings.loss, settings.penalty, settings.augment) == ("non_saturating", "none", "none")
+  assert (settings.n_critic, settings.penalty_every, settings.num_classes) == (1, 1, 0)
+  assert settings.d_lr == settings.optim["lr"] == 2e-4       # d_lr None: G's lr
+  assert settings.truncation == 0.0 and settings.truncation_grid == (0.5, 0.7, 1.0, 0.0)
+  assert settings.grid_columns == 8 and settings.use_ema is True
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    settings.z_dim = 3
+
+
+@pytest.mark.parametrize("dotted", ["model.num_classes", "optim.d_lr", "sample.truncation",
+                                    "sample.truncation_grid", "sample.grid_columns",
+                                    "sample.use_ema"])
+def test_a_missing_field_names_the_file_with_its_default(dotted):
+  c = default_config()
+  parent, name = dotted.split(".")
+  del c[parent][name]
+  with pytest.raises(ConfigError, match=f"config.{dotted} is missing.*gan/config.py"):
+    family.read_settings(c)
+
+
+def test_dataset_num_classes_from_the_datasets_metadata():
+  mnist = default_config().data
+  assert family.dataset_num_classes(mnist) == 10
+  assert not family.dataset_num_classes(dict(mnist, name="lfw_subset"))
+
+
+def test_check_conditioning_against_the_datasets_classes():
+  mnist = default_config().data
+  family.check_conditioning(_settings(num_classes=10), mnist)
+  family.check_conditioning(_settings(num_classes=0, g_cond="unused"), mnist)
+  for changes, message in [(dict(num_classes=-1), ">= 0"),
+                           (dict(num_classes=11), "has only 10 classes"),
+                           (dict(num_classes=10, g_cond="film"), "names: cbn, concat")]:
+    with pytest.raises(ConfigError, match=message):
+      family.check_conditioning(_settings(**changes), mnist)
+
+
+@pytest.mark.parametrize("changes", [dict(n_critic=0), dict(penalty_every=0),
+                                     dict(penalty_weight=-0.1)])
+def test_check_step_counts(changes):
+  family.check_step_counts(_settings())
+  with pytest.raises(ConfigError, match=f"{next(iter(changes))} must be"):
+    family.check_step_counts(_settings(**changes))
+
+
+def test_check_discriminator_constraints():
+  ok = [dict(loss="wasserstein", penalty="gp"), dict(loss="wasserstein", spectral_norm=True),
+        dict(penalty="r1", spectral_norm=True)]
+  for changes in ok:
+    family.check_discriminator_constraints(_settings(**changes))
+  with pytest.raises(ConfigError, match="BatchNorm mixes"):
+    family.check_discriminator_constraints(_settings(penalty="r1", d_batch_norm=True))
+  with pytest.raises(ConfigError, match="Lipschitz"):
+    family.check_discriminator_constraints(_settings(loss="wasserstein"))
+
+
+def test_discriminator_lr_is_d_lr_or_g_lr():
+  assert family.discriminator_lr(None, 1e-3) == 1e-3
+  assert family.discriminator_lr(5e-4, 1e-3) == 5e-4
+  with pytest.raises(ConfigError, match="d_lr .* must be > 0"):
+    family.discriminator_lr(0.0, 1e-3)
+
+
+def test_check_augmentation_checks_only_the_chosen_augmentation():
+  family.check_augmentation(_settings(augment="none", ada_ops=("zoom",), ada_interval=0))
+  for changes, message in [
+      (dict(augment="ada", ada_ops=("xflip", "zoom")), "Unknown ADA augmentation 'zoom'"),
+      (dict(augment="ada", ada_interval=0), "ada_interval must be >= 1"),
+      (dict(augment="ada", ada_kimg=0.0), "ada_kimg > 0"),
+      (dict(augment="diffaugment", diffaugment_policy=("blur",)), "DiffAugment policy")]:
+    with pytest.raises(ConfigError, match=message):
+      family.check_augmentation(_settings(**changes))
+
+
+def test_build_networks_steps_each_player_at_its_own_learning_rate():
+  """SGD with G's lr 0.1 and D's d_lr 0.05: a unit gradient moves a parameter
+  by -0.1 and -0.05; G's EMA decay is optim.ema_decay."""
+  nets = family.build_networks(_settings())
+  assert isinstance(nets.generator, models.MLPGenerator)
+  assert isinstance(nets.discriminator, models.MLPDiscriminator)
+  params = {"w": jnp.zeros(3)}
+  for optimizer, lr in [(nets.g_optimizer, 0.1), (nets.d_optimizer, 0.05)]:
+    updates, _ = optimizer.update({"w": jnp.ones(3)}, optimizer.init(params), params)
+    np.testing.assert_allclose(updates["w"], -lr, rtol=1e-6)
+  assert nets.ema_decay == 0.99
+
+
+def test_init_a_fresh_state_of_both_players():
+  settings = _settings(num_classes=10, g_cond="concat", d_cond="concat")
+  nets = family.build_networks(settings)
+  example = {"image": jnp.zeros((1,) + SHAPE), "label": jnp.zeros((1,), jnp.int32)}
+  state = family.init(settings, nets, jax.random.PRNGKey(0), example)
+  # G: [z, one_hot(y)] (3 + 10) -> 16 pixels; D: [16 pixels, one_hot(y)] -> 5 -> 1.
+  assert state.g_params["out"]["kernel"].shape == (13, 16)
+  assert state.d_params["fc0"]["dense"]["kernel"].shape == (26, 5)
+  assert_same_trees(state.g_ema_params, state.g_params, rtol=0, atol=0)
+  assert int(state.step) == 0 and float(state.ada_p) == 0.0
+  assert float(state.ada_rt_sum) == float(state.ada_rt_count) == 0.0
+  assert state.g_stats == {} and state.d_stats == {}
+
+
+def test_make_family_names_and_binds_the_gan():
+  fam = make_family(_tiny_config())
+  assert (fam.family, fam.model, fam.num_classes) == ("gan", "mlp", None)
+  assert sorted(fam.eval_metrics) == ["d_fake", "d_real", "r_t"]
+  np.testing.assert_allclose(fam.data_to_unit(jnp.asarray([-2.0, -1.0, 0.0, 1.0, 3.0])),
+                             [0.0, 0.0, 0.5, 1.0, 1.0])
+  assert make_family(_tiny_config(num_classes=10)).num_classes == 10
+
+
+# --------------------------------------------------------------------------
 # BatchNorm statistics are global: 1 vs 4 simulated devices.
 
 MULTI = r'''
@@ -178,7 +317,8 @@ for n in (1, 4):
     jax.block_until_ready(m)
   moved = float(np.abs(jax.device_get(state.g_stats["batch_stats"]["norm0"]["bn"]["mean"])
                        - init_stats["batch_stats"]["norm0"]["bn"]["mean"]).max())
-  out[n] = dict(leaves=[np.asarray(x).ravel().tolist() for x in jax.tree.leaves(jax.device_get(state))],
+  out[n] = dict(leaves=[(jax.tree_util.keystr(p), np.asarray(x).ravel().tolist())
+                        for p, x in jax.tree_util.tree_flatten_with_path(jax.device_get(state))[0]],
                 moved=moved, d_loss=float(m["d_loss"]))
 print("RESULT" + json.dumps(dict(devices=jax.device_count(), out=out)))
 '''
@@ -191,8 +331,7 @@ def test_batch_norm_statistics_are_global_over_devices():
   one, four = res["out"]["1"], res["out"]["4"]
   assert one["moved"] > 1e-4            # G's running statistics did update
   np.testing.assert_allclose(one["d_loss"], four["d_loss"], rtol=1e-5)
-  for a, b in zip(one["leaves"], four["leaves"]):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  assert_same_trees(one["leaves"], four["leaves"], rtol=1e-4, atol=1e-6)
 
 
 # --------------------------------------------------------------------------
@@ -223,14 +362,11 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
   b = jax.device_get(main.run(_run_config(6), parts, "train"))  # resumes 3 -> 6
   assert int(a.step) == int(b.step) == 6
   assert float(a.ada_p) > 0.0           # ADA's p moved, and is restored exactly
-  la, lb = jax.tree_util.tree_flatten_with_path(a)[0], jax.tree.leaves(b)
-  assert len(la) == len(lb)
-  names = " ".join(jax.tree_util.keystr(p) for p, _ in la)
+  names = " ".join(jax.tree_util.keystr(p)
+                   for p, _ in jax.tree_util.tree_flatten_with_path(a)[0])
   for part in ("g_opt_state", "d_opt_state", "g_ema_params", "g_stats", "d_stats",
                "ada_p", "ada_rt_sum", "/u"):
     assert part in names, part
-  for (path, x), y in zip(la, lb):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y),
-                                  err_msg=jax.tree_util.keystr(path))
+  assert_same_trees(a, b, rtol=0, atol=0)     # bitwise
   import os
   assert os.path.exists(os.path.join(whole, "samples", "classes_step_6.png"))

@@ -168,19 +168,36 @@ def test_spectral_norm_bounds_the_top_singular_value():
 def test_standing_stats_are_the_batch_statistics(arch, cond):
   """Eval mode with ``standing_stats`` of a batch == training mode on that batch
   (which normalises with the batch's own statistics), whatever the stored ones."""
-  from genjax.families.gan.family import _apply, standing_stats
-  G, _ = models.make_networks(arch, (8, 8, 1), g_hidden=(7,), g_channels=(4,),
-                              d_hidden=(5,), d_channels=(4,), num_classes=3,
-                              g_cond=cond)
+  from genjax.families.gan.sampling import standing_stats
+  apply = models.apply_with_stats
+  generator, _ = models.make_networks(arch, (8, 8, 1), g_hidden=(7,), g_channels=(4,),
+                                      d_hidden=(5,), d_channels=(4,), num_classes=3,
+                                      g_cond=cond)
   b, rs = 32, np.random.RandomState(2)
   z = jnp.asarray(rs.randn(b, 6), jnp.float32)
   labels = jnp.arange(b, dtype=jnp.int32) % 3
-  v = fake_init(G, z, labels, train=False)
+  v = fake_init(generator, z, labels, train=False)
   params = v["params"]
   stored = {"batch_stats": jax.tree.map(lambda x: x + 5.0, v["batch_stats"])}
-  want, _ = _apply(G, params, stored, z, labels, train=True)
-  stats = standing_stats(G, params, stored, z, labels)
-  got, _ = _apply(G, params, stats, z, labels, train=False)
+  want, _ = apply(generator, params, stored, z, labels, train=True)
+  stats = standing_stats(generator, params, stored, z, labels)
+  got, _ = apply(generator, params, stats, z, labels, train=False)
   np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=2e-5)
-  stale, _ = _apply(G, params, stored, z, labels, train=False)
+  stale, _ = apply(generator, params, stored, z, labels, train=False)
   assert np.max(np.abs(np.asarray(stale) - np.asarray(want))) > 1e-2
+
+
+def test_apply_with_stats_updates_statistics_only_in_training_mode():
+  """BatchNorm's running mean after one training pass from 0 is (1 - momentum)
+  times the batch mean; evaluation mode returns the given statistics."""
+  generator, _ = models.make_networks("mlp", (2, 2, 1), g_hidden=(3,), d_hidden=())
+  z = jnp.asarray(np.random.RandomState(3).randn(8, 2), jnp.float32)
+  v = fake_init(generator, z, None, train=False)
+  kernel = np.asarray(v["params"]["fc0"]["kernel"], np.float64)
+  zero = jax.tree.map(jnp.zeros_like, {"batch_stats": v["batch_stats"]})
+  _, new = models.apply_with_stats(generator, v["params"], zero, z, None, train=True)
+  np.testing.assert_allclose(new["batch_stats"]["norm0"]["bn"]["mean"],
+                             (1 - models.BN_MOMENTUM) * (np.asarray(z) @ kernel).mean(0),
+                             rtol=1e-5, atol=1e-7)
+  _, same = models.apply_with_stats(generator, v["params"], zero, z, None, train=False)
+  assert same is zero
