@@ -79,12 +79,12 @@ def bench(name, modules, x, repeats):
 
 
 def bench_vae_step(batch, repeats, steps=10):
-  from ml_collections import ConfigDict
   from genjax.families.autoencoder import make_family
-  config = ConfigDict({
-      "model": dict(name="vae", architecture="conv", image_shape=(28, 28, 1),
-                    latent_dim=32, hidden=(), channels=(32, 64), likelihood="bernoulli"),
-      "optim": dict(lr=1e-3, ema_decay=0.999)})
+  from genjax.families.autoencoder.config import default_config
+  config = default_config()
+  config.model.update(name="vae", architecture="conv", image_shape=(28, 28, 1),
+                      latent_dim=32, hidden=(), channels=(32, 64), likelihood="bernoulli")
+  config.optim.update(lr=1e-3, ema_decay=0.999)
   family = make_family(config)
   images = jax.random.bernoulli(jax.random.PRNGKey(0), 0.3, (batch, 28, 28, 1))
   data = {"image": images.astype(jnp.float32)}

@@ -19,5 +19,7 @@ def default_config():
       noise="gaussian",           # DAE: gaussian | masking
       noise_level=0.5,            # DAE: noise std or masked fraction
   ))
+  # VAE: IWAE samples per example, and how many are decoded per step
+  # (a divisor of iwae_k; 0: the largest divisor of iwae_k up to 50).
   c.eval.update(iwae_k=1000, iwae_chunk=100)
   return c

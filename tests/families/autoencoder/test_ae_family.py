@@ -5,23 +5,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from ml_collections import ConfigDict
-
 from genjax.errors import ConfigError
 from genjax.families.autoencoder import make_family
-from genjax.families.autoencoder.family import code_gaussian, update_code_stats
+from genjax.families.autoencoder.code_prior import code_gaussian, update_code_stats
+from genjax.families.autoencoder.config import default_config
 from genjax.families.base import Family
 
 IMAGE_SHAPE = (8, 8, 1)
 
 
 def tiny_config(**model):
-  base = dict(name="vae", architecture="mlp", image_shape=IMAGE_SHAPE, latent_dim=2,
-              hidden=(16,), channels=(8, 16), activation="relu", likelihood="bernoulli",
-              recon_loss="bce", noise="masking", noise_level=0.25, beta=1.0)
-  base.update(model)
-  return ConfigDict({"model": base, "optim": {"lr": 1e-2, "ema_decay": 0.5},
-                     "eval": {"iwae_k": 6, "iwae_chunk": 3}, "sample": {"use_ema": True}})
+  """The family's default config with a tiny model."""
+  config = default_config()
+  config.model.update(dict(name="vae", architecture="mlp", image_shape=IMAGE_SHAPE,
+                           latent_dim=2, hidden=(16,), channels=(8, 16),
+                           noise="masking", noise_level=0.25))
+  config.model.update(model)
+  config.optim.update(lr=1e-2, ema_decay=0.5)
+  config.eval.update(iwae_k=6, iwae_chunk=3)
+  return config
 
 
 def binary_batch(n=8):
