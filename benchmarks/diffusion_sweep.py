@@ -66,7 +66,7 @@ def main(_):
       c = config.copy_and_resolve_references()
       c.unlock()
       c.sample.update(dict(parse_variant(variant), steps=steps))
-      family = registry.make_family(c)
+      family = registry.make_family(c, runs=load_run)
       _, specs = evaluators.split_names(names, family, c.data.name)
       ev = evaluators.SampleEvaluator(family, c, mesh, tuple(c.model.image_shape), specs)
       t0 = time.perf_counter()

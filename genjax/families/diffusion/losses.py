@@ -14,7 +14,8 @@ from jax.scipy.special import log_ndtr
 
 from genjax.eval.likelihood import bits_per_dim
 from genjax.families.diffusion.schedules import (check_prediction, extract, p_mean_variance,
-                                                 q_posterior, q_sample, v_from)
+                                                 q_posterior, q_sample, split_output,
+                                                 v_from)
 from genjax.nn.distributions import _log1mexp
 
 HYBRID_LAMBDA = 1e-3      # Nichol & Dhariwal (2021), sec. 3.1
@@ -28,22 +29,22 @@ def sum_per_example(a):
   return a.reshape(a.shape[0], -1).sum(axis=1)
 
 
-def prediction_target(s, kind, x0, noise, t):
+def prediction_target(schedule, kind, x0, noise, t):
   """What a network predicting ``kind`` should output: eps, x0 or v."""
   check_prediction(kind)
   if kind == "eps":
     return noise
   if kind == "x0":
     return x0
-  return v_from(s, x0, noise, t)
+  return v_from(schedule, x0, noise, t)
 
 
-def l_simple(s, kind, out, x0, t, noise):
+def l_simple(schedule, kind, out, x0, t, noise):
   """L_simple = || target - out ||^2 averaged over the image: Ho et al. eq. 14 for 'eps'.
 
   For 'x0' and 'v' the same unweighted MSE on that target. -> [B].
   """
-  return mean_per_example(jnp.square(prediction_target(s, kind, x0, noise, t) - out))
+  return mean_per_example(jnp.square(prediction_target(schedule, kind, x0, noise, t) - out))
 
 
 def normal_kl(mean1, logvar1, mean2, logvar2):
@@ -77,28 +78,28 @@ def discretized_gaussian_log_likelihood(x, mean, log_scale, num_bins=256):
                    jnp.where(x > 1.0 - half, log_ndtr(-lower), _log_ndtr_diff(upper, lower)))
 
 
-def vlb_terms(s, kind, out, x0, xt, t, variance="fixed_small", v=None, clip=False):
+def vlb_terms(schedule, kind, out, x0, xt, t, variance="fixed_small", v=None, clip=False):
   """Per-example term L_t of the bound, nats [B] (Ho et al. eq. 5).
 
   t > 0: KL(q(x_{t-1} | x_t, x0) || p(x_{t-1} | x_t)); t = 0: the decoder's
   -log p(x0 | x_1) under the discretised Gaussian (our t = 0 is the paper's t = 1).
   """
-  true_mean, _, true_log_var = q_posterior(s, x0, xt, t)
-  mean, log_var, _ = p_mean_variance(s, kind, out, xt, t, variance, v, clip)
+  true_mean, _, true_log_var = q_posterior(schedule, x0, xt, t)
+  mean, log_var, _ = p_mean_variance(schedule, kind, out, xt, t, variance, v, clip)
   kl = sum_per_example(normal_kl(true_mean, true_log_var, mean, log_var))
   nll = -sum_per_example(discretized_gaussian_log_likelihood(x0, mean, 0.5 * log_var))
   return jnp.where(t == 0, nll, kl)
 
 
-def prior_kl(s, x0):
+def prior_kl(schedule, x0):
   """L_T = KL(q(x_T | x0) || N(0, I)), nats [B]. No parameters: near 0 for a good schedule."""
-  t = jnp.full((x0.shape[0],), s.num_timesteps - 1, jnp.int32)
-  mean = extract(s.sqrt_alphas_cumprod, t, x0) * x0
-  log_var = jnp.broadcast_to(extract(jnp.log1p(-s.alphas_cumprod), t, x0), x0.shape)
+  t = jnp.full((x0.shape[0],), schedule.num_timesteps - 1, jnp.int32)
+  mean = extract(schedule.sqrt_alphas_cumprod, t, x0) * x0
+  log_var = jnp.broadcast_to(extract(jnp.log1p(-schedule.alphas_cumprod), t, x0), x0.shape)
   return sum_per_example(normal_kl(mean, log_var, 0.0, 0.0))
 
 
-def hybrid_loss(s, kind, out, v, x0, t, noise, lam=HYBRID_LAMBDA, clip=False):
+def hybrid_loss(schedule, kind, out, v, x0, t, noise, lam=HYBRID_LAMBDA, clip=False):
   """L_hybrid = L_simple + lam L_vlb: Nichol & Dhariwal (2021), sec. 3.1 -> [B].
 
   L_vlb is estimated as T L_t (t uniform), in bits per dimension, and its mean
@@ -107,18 +108,14 @@ def hybrid_loss(s, kind, out, v, x0, t, noise, lam=HYBRID_LAMBDA, clip=False):
   num_timesteps / 1000 rescale. Importance sampling of t (their sec. 3.1,
   L_vlb only) is not implemented.
   """
-  xt = q_sample(s, x0, t, noise)
-  simple = l_simple(s, kind, out, x0, t, noise)
-  vb = vlb_terms(s, kind, jax.lax.stop_gradient(out), x0, xt, t, "learned", v, clip)
+  xt = q_sample(schedule, x0, t, noise)
+  simple = l_simple(schedule, kind, out, x0, t, noise)
+  vb = vlb_terms(schedule, kind, jax.lax.stop_gradient(out), x0, xt, t, "learned", v, clip)
   num_dims = math.prod(x0.shape[1:])
-  return simple + lam * s.num_timesteps * bits_per_dim(vb, num_dims)
+  return simple + lam * schedule.num_timesteps * bits_per_dim(vb, num_dims)
 
 
-def _split(model_out):
-  return model_out if isinstance(model_out, tuple) else (model_out, None)
-
-
-def nll_bits_per_dim(s, model_fn, x0, rng, kind="eps", variance="fixed_small", clip=False):
+def nll_bits_per_dim(schedule, model_fn, x0, rng, kind="eps", variance="fixed_small", clip=False):
   """The full variational bound L_0 + ... + L_{T-1} + L_T of 8-bit data, bits/dim.
 
   DDPM's evaluation (Ho et al. eq. 5, Table 2): every term computed exactly at
@@ -135,11 +132,11 @@ def nll_bits_per_dim(s, model_fn, x0, rng, kind="eps", variance="fixed_small", c
   def step(_, i):
     t = jnp.full((B,), i, jnp.int32)
     noise = jax.random.normal(jax.random.fold_in(rng, i), x0.shape, x0.dtype)
-    xt = q_sample(s, x0, t, noise)
-    out, v = _split(model_fn(xt, s.timesteps[t]))
-    return None, vlb_terms(s, kind, out, x0, xt, t, variance, v, clip)
+    xt = q_sample(schedule, x0, t, noise)
+    out, v = split_output(model_fn(xt, schedule.timesteps[t]))
+    return None, vlb_terms(schedule, kind, out, x0, xt, t, variance, v, clip)
 
-  _, terms = jax.lax.scan(step, None, jnp.arange(s.num_timesteps))
+  _, terms = jax.lax.scan(step, None, jnp.arange(schedule.num_timesteps))
   terms = terms.T
-  prior = prior_kl(s, x0)
+  prior = prior_kl(schedule, x0)
   return dict(bpd=bits_per_dim(terms.sum(axis=1) + prior, num_dims), terms=terms, prior=prior)

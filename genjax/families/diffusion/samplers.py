@@ -6,7 +6,7 @@ of ``kind`` ('eps', 'x0' or 'v'), or a tuple (prediction, v) for a learned
 variance. Each sampler walks the steps of the schedule it is given; to sample
 with fewer steps give it ``make_schedule(kind, T, num_steps)`` (respaced betas,
 improved-diffusion's respace). Call them under ``jax.jit`` with the model
-closed over (e.g. ``jax.jit(lambda p, rng: ddim_sample(s, partial(f, p), ...))``).
+closed over (e.g. ``jax.jit(lambda p, rng: ddim_sample(schedule, partial(f, p), ...))``).
 """
 import numbers
 
@@ -15,13 +15,9 @@ import jax.numpy as jnp
 
 from genjax.errors import ConfigError, unknown_name
 from genjax.families.diffusion.schedules import (check_prediction, extract, p_mean_variance,
-                                                 predict_x0_eps)
+                                                 predict_x0_eps, split_output)
 
 SAMPLERS = ("ddpm", "ddim")
-
-
-def _split(model_out):
-  return model_out if isinstance(model_out, tuple) else (model_out, None)
 
 
 def _check_eta(eta):
@@ -34,13 +30,13 @@ def _noise(rng, i, x):
   return jax.random.normal(jax.random.fold_in(rng, i), x.shape, x.dtype)
 
 
-def _start(s, rng, shape, x_T, dtype):
+def _start(schedule, rng, shape, x_T, dtype):
   if x_T is not None:
     return x_T
-  return jax.random.normal(jax.random.fold_in(rng, s.num_timesteps), shape, dtype)
+  return jax.random.normal(jax.random.fold_in(rng, schedule.num_timesteps), shape, dtype)
 
 
-def ddpm_sample(s, model_fn, rng, shape, kind="eps", variance="fixed_small", clip=False,
+def ddpm_sample(schedule, model_fn, rng, shape, kind="eps", variance="fixed_small", clip=False,
                 x_T=None, dtype=jnp.float32):
   """Ancestral sampling: Ho et al. (2020), Algorithm 2.
 
@@ -49,30 +45,30 @@ def ddpm_sample(s, model_fn, rng, shape, kind="eps", variance="fixed_small", cli
   unless given.
   """
   check_prediction(kind)
-  T = s.num_timesteps
+  T = schedule.num_timesteps
 
   def body(j, x):
     i = T - 1 - j
     t = jnp.full((x.shape[0],), i, jnp.int32)
-    out, v = _split(model_fn(x, s.timesteps[t]))
-    mean, log_var, _ = p_mean_variance(s, kind, out, x, t, variance, v, clip)
+    out, v = split_output(model_fn(x, schedule.timesteps[t]))
+    mean, log_var, _ = p_mean_variance(schedule, kind, out, x, t, variance, v, clip)
     return mean + (i > 0) * jnp.exp(0.5 * log_var) * _noise(rng, i, x)
 
-  return jax.lax.fori_loop(0, T, body, _start(s, rng, shape, x_T, dtype))
+  return jax.lax.fori_loop(0, T, body, _start(schedule, rng, shape, x_T, dtype))
 
 
-def ddim_step(s, x, i, out, kind, eta, clip, z):
+def ddim_step(schedule, x, i, out, kind, eta, clip, z):
   """One step i -> i-1 of Song et al. (2021), eq. 12, with sigma_t of eq. 16 times eta."""
   t = jnp.full((x.shape[0],), i, jnp.int32)
-  x0, eps = predict_x0_eps(s, kind, out, x, t, clip)
-  abar = extract(s.alphas_cumprod, t, x)
-  abar_prev = extract(s.alphas_cumprod_prev, t, x)
+  x0, eps = predict_x0_eps(schedule, kind, out, x, t, clip)
+  abar = extract(schedule.alphas_cumprod, t, x)
+  abar_prev = extract(schedule.alphas_cumprod_prev, t, x)
   sigma = eta * jnp.sqrt((1.0 - abar_prev) / (1.0 - abar) * (1.0 - abar / abar_prev))
   direction = jnp.sqrt(jnp.maximum(1.0 - abar_prev - sigma ** 2, 0.0)) * eps
   return jnp.sqrt(abar_prev) * x0 + direction + sigma * z
 
 
-def ddim_sample(s, model_fn, rng, shape, kind="eps", eta=0.0, clip=False, x_T=None,
+def ddim_sample(schedule, model_fn, rng, shape, kind="eps", eta=0.0, clip=False, x_T=None,
                 dtype=jnp.float32):
   """DDIM: Song et al. (2021), eq. 12, on the schedule's (possibly respaced) steps.
 
@@ -81,20 +77,20 @@ def ddim_sample(s, model_fn, rng, shape, kind="eps", eta=0.0, clip=False, x_T=No
   """
   check_prediction(kind)
   _check_eta(eta)
-  T = s.num_timesteps
+  T = schedule.num_timesteps
   deterministic = isinstance(eta, numbers.Number) and eta == 0   # rng may be None then
 
   def body(j, x):
     i = T - 1 - j
     t = jnp.full((x.shape[0],), i, jnp.int32)
-    out, _ = _split(model_fn(x, s.timesteps[t]))
+    out, _ = split_output(model_fn(x, schedule.timesteps[t]))
     z = jnp.zeros_like(x) if deterministic else _noise(rng, i, x)
-    return ddim_step(s, x, i, out, kind, eta, clip, z)
+    return ddim_step(schedule, x, i, out, kind, eta, clip, z)
 
-  return jax.lax.fori_loop(0, T, body, _start(s, rng, shape, x_T, dtype))
+  return jax.lax.fori_loop(0, T, body, _start(schedule, rng, shape, x_T, dtype))
 
 
-def ddim_invert(s, model_fn, x0, kind="eps", fixed_point_iters=0):
+def ddim_invert(schedule, model_fn, x0, kind="eps", fixed_point_iters=0):
   """x0 -> x_T by running deterministic DDIM (eta = 0) forward (Song et al. 2021, sec. 4.3).
 
   Step i inverts the generation step i -> i-1 of ``ddim_sample(eta=0)``:
@@ -109,28 +105,28 @@ def ddim_invert(s, model_fn, x0, kind="eps", fixed_point_iters=0):
 
   def body(i, x_prev):
     t = jnp.full((x_prev.shape[0],), i, jnp.int32)
-    abar = extract(s.alphas_cumprod, t, x_prev)
-    abar_prev = extract(s.alphas_cumprod_prev, t, x_prev)
+    abar = extract(schedule.alphas_cumprod, t, x_prev)
+    abar_prev = extract(schedule.alphas_cumprod_prev, t, x_prev)
 
     def step(x_guess):
-      out, _ = _split(model_fn(x_guess, s.timesteps[t]))
-      _, eps = predict_x0_eps(s, kind, out, x_guess, t)
+      out, _ = split_output(model_fn(x_guess, schedule.timesteps[t]))
+      _, eps = predict_x0_eps(schedule, kind, out, x_guess, t)
       return jnp.sqrt(abar / abar_prev) * (x_prev - jnp.sqrt(1.0 - abar_prev) * eps) + \
           jnp.sqrt(1.0 - abar) * eps
 
     x = step(x_prev)
     return jax.lax.fori_loop(0, fixed_point_iters, lambda _, x_: step(x_), x)
 
-  return jax.lax.fori_loop(0, s.num_timesteps, body, x0)
+  return jax.lax.fori_loop(0, schedule.num_timesteps, body, x0)
 
 
-def sample(sampler, s, model_fn, rng, shape, kind="eps", variance="fixed_small", eta=0.0,
+def sample(sampler, schedule, model_fn, rng, shape, kind="eps", variance="fixed_small", eta=0.0,
            clip=False, x_T=None, dtype=jnp.float32):
   """Sampler by name: 'ddpm' (``variance``) or 'ddim' (``eta``)."""
   if sampler == "ddpm":
-    return ddpm_sample(s, model_fn, rng, shape, kind, variance, clip, x_T, dtype)
+    return ddpm_sample(schedule, model_fn, rng, shape, kind, variance, clip, x_T, dtype)
   if sampler == "ddim":
-    return ddim_sample(s, model_fn, rng, shape, kind, eta, clip, x_T, dtype)
+    return ddim_sample(schedule, model_fn, rng, shape, kind, eta, clip, x_T, dtype)
   raise unknown_name("diffusion sampler", sampler, SAMPLERS)
 
 
@@ -171,16 +167,16 @@ def classifier_free_guidance(model_fn, labels, w, null_label):
     B = x.shape[0]
     y = jnp.concatenate([labels, jnp.full_like(labels, null_label)])
     outs = model_fn(jnp.concatenate([x, x]), jnp.concatenate([t, t]), y)
-    out, v = _split(outs)
+    out, v = split_output(outs)
     combined = (1.0 + w) * out[:B] - w * out[B:]
     return combined if v is None else (combined, v[:B])
   return guided
 
 
-def classifier_guidance(s, model_fn, classifier_log_prob, labels, scale, kind="eps"):
+def classifier_guidance(schedule, model_fn, classifier_log_prob, labels, scale, kind="eps"):
   """Guided eps-predictor eps^ - scale sqrt(1 - abar_t) grad_x log p(y | x_t, t).
 
-  Dhariwal & Nichol (2021), Algorithm 2 (eq. 14). ``s`` is the base (not
+  Dhariwal & Nichol (2021), Algorithm 2 (eq. 14). ``schedule`` is the base (not
   respaced) schedule, indexed by network timesteps t. The guided function
   returns an eps-prediction whatever ``kind`` the model predicts, so sample
   it with kind='eps'. ``classifier_log_prob(x, t, y) -> [B]``.
@@ -188,9 +184,9 @@ def classifier_guidance(s, model_fn, classifier_log_prob, labels, scale, kind="e
   check_prediction(kind)
 
   def guided(x, t):
-    out, v = _split(model_fn(x, t))
-    _, eps = predict_x0_eps(s, kind, out, x, t)
+    out, v = split_output(model_fn(x, t))
+    _, eps = predict_x0_eps(schedule, kind, out, x, t)
     grad = jax.grad(lambda x_: jnp.sum(classifier_log_prob(x_, t, labels)))(x)
-    eps = eps - scale * extract(s.sqrt_one_minus_alphas_cumprod, t, x) * grad
+    eps = eps - scale * extract(schedule.sqrt_one_minus_alphas_cumprod, t, x) * grad
     return eps if v is None else (eps, v)
   return guided

@@ -50,12 +50,13 @@ def linear_betas(T, beta_start=1e-4, beta_end=0.02):
   return np.linspace(beta_start, beta_end, T, dtype=np.float64)
 
 
-def cosine_betas(T, s=0.008, max_beta=0.999):
+def cosine_betas(T, offset=0.008, max_beta=0.999):
   """Nichol & Dhariwal (2021), eq. 17: abar(t) = f(t)/f(0), f(t) = cos^2((t/T + s)/(1 + s) pi/2).
 
-  beta_t = 1 - abar(t+1)/abar(t), clipped to ``max_beta`` to avoid the
-  singularity at t = T.
+  s = ``offset``; beta_t = 1 - abar(t+1)/abar(t), clipped to ``max_beta`` to
+  avoid the singularity at t = T.
   """
+  s = offset
   f = lambda u: np.cos((u / T + s) / (1 + s) * math.pi / 2) ** 2
   t = np.arange(T, dtype=np.float64)
   return np.minimum(1.0 - f(t + 1) / f(t), max_beta)
@@ -135,51 +136,66 @@ def extract(a, t, x):
   return a[t].reshape((t.shape[0],) + (1,) * (x.ndim - 1)).astype(x.dtype)
 
 
-def q_sample(s, x0, t, noise):
+def q_sample(schedule, x0, t, noise):
   """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps: Ho et al. eq. 4 (reparameterised)."""
-  return extract(s.sqrt_alphas_cumprod, t, x0) * x0 + \
-      extract(s.sqrt_one_minus_alphas_cumprod, t, x0) * noise
+  return extract(schedule.sqrt_alphas_cumprod, t, x0) * x0 + \
+      extract(schedule.sqrt_one_minus_alphas_cumprod, t, x0) * noise
 
 
-def q_posterior(s, x0, xt, t):
+def q_posterior(schedule, x0, xt, t):
   """q(x_{t-1} | x_t, x0) = N(mu~_t, beta~_t I): Ho et al. eq. 6-7 -> (mean, var, log_var)."""
-  mean = extract(s.posterior_mean_coef1, t, xt) * x0 + extract(s.posterior_mean_coef2, t, xt) * xt
-  var = jnp.broadcast_to(extract(s.posterior_variance, t, xt), xt.shape)
-  log_var = jnp.broadcast_to(extract(s.posterior_log_variance_clipped, t, xt), xt.shape)
+  mean = (extract(schedule.posterior_mean_coef1, t, xt) * x0
+          + extract(schedule.posterior_mean_coef2, t, xt) * xt)
+  var = jnp.broadcast_to(extract(schedule.posterior_variance, t, xt), xt.shape)
+  log_var = jnp.broadcast_to(extract(schedule.posterior_log_variance_clipped, t, xt), xt.shape)
   return mean, var, log_var
 
 
 # Conversions between the three prediction targets (x_t = sqrt(abar) x0 + sqrt(1-abar) eps;
 # v = sqrt(abar) eps - sqrt(1-abar) x0, Salimans & Ho 2022, sec. 4 and appendix D).
 
-def x0_from_eps(s, xt, t, eps):
+def x0_from_eps(schedule, xt, t, eps):
   """x0 = (x_t - sqrt(1-abar_t) eps) / sqrt(abar_t): Ho et al. eq. 4 solved for x0 (eq. 15)."""
-  return extract(s.sqrt_recip_alphas_cumprod, t, xt) * xt - \
-      extract(s.sqrt_recipm1_alphas_cumprod, t, xt) * eps
+  return extract(schedule.sqrt_recip_alphas_cumprod, t, xt) * xt - \
+      extract(schedule.sqrt_recipm1_alphas_cumprod, t, xt) * eps
 
 
-def eps_from_x0(s, xt, t, x0):
+def eps_from_x0(schedule, xt, t, x0):
   """eps = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t)."""
-  return (extract(s.sqrt_recip_alphas_cumprod, t, xt) * xt - x0) / \
-      extract(s.sqrt_recipm1_alphas_cumprod, t, xt)
+  return (extract(schedule.sqrt_recip_alphas_cumprod, t, xt) * xt - x0) / \
+      extract(schedule.sqrt_recipm1_alphas_cumprod, t, xt)
 
 
-def v_from(s, x0, eps, t):
+def v_from(schedule, x0, eps, t):
   """v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0 (Salimans & Ho 2022, sec. 4)."""
-  return extract(s.sqrt_alphas_cumprod, t, x0) * eps - \
-      extract(s.sqrt_one_minus_alphas_cumprod, t, x0) * x0
+  return extract(schedule.sqrt_alphas_cumprod, t, x0) * eps - \
+      extract(schedule.sqrt_one_minus_alphas_cumprod, t, x0) * x0
 
 
-def x0_from_v(s, xt, t, v):
+def x0_from_v(schedule, xt, t, v):
   """x0 = sqrt(abar_t) x_t - sqrt(1 - abar_t) v."""
-  return extract(s.sqrt_alphas_cumprod, t, xt) * xt - \
-      extract(s.sqrt_one_minus_alphas_cumprod, t, xt) * v
+  return extract(schedule.sqrt_alphas_cumprod, t, xt) * xt - \
+      extract(schedule.sqrt_one_minus_alphas_cumprod, t, xt) * v
 
 
-def eps_from_v(s, xt, t, v):
+def eps_from_v(schedule, xt, t, v):
   """eps = sqrt(1 - abar_t) x_t + sqrt(abar_t) v."""
-  return extract(s.sqrt_one_minus_alphas_cumprod, t, xt) * xt + \
-      extract(s.sqrt_alphas_cumprod, t, xt) * v
+  return extract(schedule.sqrt_one_minus_alphas_cumprod, t, xt) * xt + \
+      extract(schedule.sqrt_alphas_cumprod, t, xt) * v
+
+
+def draw_t_and_noise(rng, x0, num_timesteps):
+  """t ~ U{0, ..., T-1} per example and eps ~ N(0, I) shaped like x0: the draw
+  of the training loss (Ho et al. 2020, Algorithm 1) -> (t [B], eps)."""
+  t_rng, noise_rng = jax.random.split(rng)
+  t = jax.random.randint(t_rng, (x0.shape[0],), 0, num_timesteps)
+  return t, jax.random.normal(noise_rng, x0.shape, x0.dtype)
+
+
+def split_output(model_out):
+  """(prediction, v) of a model's output: v (the learned variance's
+  interpolation, Nichol & Dhariwal eq. 15) is None for a fixed variance."""
+  return model_out if isinstance(model_out, tuple) else (model_out, None)
 
 
 def check_prediction(kind):
@@ -187,7 +203,7 @@ def check_prediction(kind):
     raise unknown_name("diffusion prediction target", kind, PREDICTIONS)
 
 
-def predict_x0_eps(s, kind, out, xt, t, clip=False):
+def predict_x0_eps(schedule, kind, out, xt, t, clip=False):
   """(x0, eps) from the network's output ``out`` predicting ``kind`` in {'eps','x0','v'}.
 
   With ``clip`` the x0 prediction is clipped to the data range [-1, 1] and eps
@@ -195,18 +211,18 @@ def predict_x0_eps(s, kind, out, xt, t, clip=False):
   """
   check_prediction(kind)
   if kind == "eps":
-    x0, eps = x0_from_eps(s, xt, t, out), out
+    x0, eps = x0_from_eps(schedule, xt, t, out), out
   elif kind == "x0":
-    x0, eps = out, eps_from_x0(s, xt, t, out)
+    x0, eps = out, eps_from_x0(schedule, xt, t, out)
   else:
-    x0, eps = x0_from_v(s, xt, t, out), eps_from_v(s, xt, t, out)
+    x0, eps = x0_from_v(schedule, xt, t, out), eps_from_v(schedule, xt, t, out)
   if clip:
     x0 = jnp.clip(x0, -1.0, 1.0)
-    eps = eps_from_x0(s, xt, t, x0)
+    eps = eps_from_x0(schedule, xt, t, x0)
   return x0, eps
 
 
-def p_log_variance(s, t, x, variance, v=None):
+def p_log_variance(schedule, t, x, variance, v=None):
   """log sigma_t^2 of p(x_{t-1} | x_t), broadcast to x's shape.
 
   'fixed_small': beta~_t (clipped at t=0); 'fixed_large': beta_t, with beta~_1
@@ -215,26 +231,26 @@ def p_log_variance(s, t, x, variance, v=None):
   with v the network's raw interpolation output (same shape as x).
   """
   if variance == "fixed_small":
-    log_var = extract(s.posterior_log_variance_clipped, t, x)
+    log_var = extract(schedule.posterior_log_variance_clipped, t, x)
   elif variance == "fixed_large":
-    log_large = jnp.log(jnp.concatenate([s.posterior_variance[1:2], s.betas[1:]]))
+    log_large = jnp.log(jnp.concatenate([schedule.posterior_variance[1:2], schedule.betas[1:]]))
     log_var = extract(log_large, t, x)
   elif variance == "learned":
     if v is None:
       raise ConfigError("variance='learned' needs the network's interpolation output v.")
-    log_var = v * extract(jnp.log(s.betas), t, x) + \
-        (1.0 - v) * extract(s.posterior_log_variance_clipped, t, x)
+    log_var = v * extract(jnp.log(schedule.betas), t, x) + \
+        (1.0 - v) * extract(schedule.posterior_log_variance_clipped, t, x)
   else:
     raise unknown_name("diffusion variance", variance, VARIANCES)
   return jnp.broadcast_to(log_var, x.shape)
 
 
-def p_mean_variance(s, kind, out, xt, t, variance="fixed_small", v=None, clip=False):
+def p_mean_variance(schedule, kind, out, xt, t, variance="fixed_small", v=None, clip=False):
   """p(x_{t-1} | x_t) = N(mu_theta, sigma_t^2 I) -> (mean, log_var, x0_pred).
 
   mu_theta = mu~_t(x0_pred, x_t) (Ho et al. eq. 7 with x0 from eq. 15; for
   eps-prediction this is eq. 11).
   """
-  x0, _ = predict_x0_eps(s, kind, out, xt, t, clip=clip)
-  mean, _, _ = q_posterior(s, x0, xt, t)
-  return mean, p_log_variance(s, t, xt, variance, v), x0
+  x0, _ = predict_x0_eps(schedule, kind, out, xt, t, clip=clip)
+  mean, _, _ = q_posterior(schedule, x0, xt, t)
+  return mean, p_log_variance(schedule, t, xt, variance, v), x0

@@ -1,26 +1,30 @@
-"""The diffusion family behind the contract: bad configs, guidance wiring,
-and the jitted sampler against a per-step Python loop."""
+"""The diffusion family behind the contract: bad configs, classifier guidance
+through the trainer's loader of runs, and the jitted DDIM sampler against an
+independently written DDIM loop."""
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax import main
+from genjax import main, registry
 from genjax.errors import ConfigError
+from genjax.families.base import example_batch
 from genjax.families.diffusion import family as fam
 from genjax.families.diffusion import samplers
-from genjax.families.diffusion import schedules as sch
+from genjax.families.diffusion import schedules
 from genjax.families.diffusion.unet import UNet
-from genjax.families.base import example_batch
+from genjax.train.restore import load_run
 from tests.helpers import load_config
 
 
 def smoke(path="experiments/diffusion/ddpm_mnist.py", **sample):
-  c = load_config(path)
-  c.unlock()
-  c.sample.update(sample)
-  c.lock()
-  return c
+  config = load_config(path)
+  config.unlock()
+  config.sample.update(sample)
+  config.lock()
+  return config
 
 
 @pytest.mark.parametrize("sample,match", [
@@ -35,25 +39,36 @@ def test_bad_sampling_settings_fail_at_start_up(sample, match):
 
 
 def test_hybrid_loss_needs_a_learned_variance():
-  c = smoke()
-  c.unlock()
-  c.model.loss = "hybrid"
-  c.lock()
+  config = smoke()
+  config.unlock()
+  config.model.loss = "hybrid"
+  config.lock()
   with pytest.raises(ConfigError, match="needs model.variance='learned'"):
-    fam.make_family(c)
+    fam.make_family(config)
+
+
+def test_classifier_guidance_without_the_trainers_loader_is_a_config_error():
+  with pytest.raises(ConfigError, match="classifier guidance loads another run"):
+    fam.make_family(smoke(classifier_workdir="runs/classifier_mnist"))
+
+
+def test_classifier_workdir_must_hold_a_classifier(tmp_path):
+  with pytest.raises(Exception, match="not a genjax workdir"):
+    registry.make_family(smoke(classifier_workdir=str(tmp_path)), runs=load_run)
 
 
 @pytest.fixture(scope="module")
 def classifier_run(tmp_path_factory):
-  wd = str(tmp_path_factory.mktemp("clf") / "run")
-  c = load_config("experiments/diffusion/classifier_mnist.py")
-  main.run(c, wd, "train")
-  return wd
+  workdir = str(tmp_path_factory.mktemp("clf") / "run")
+  main.run(load_config("experiments/diffusion/classifier_mnist.py"), workdir, "train")
+  return workdir
 
 
-def test_classifier_guidance_samples_class_balanced_images(classifier_run):
-  c = smoke(classifier_workdir=classifier_run, classifier_scale=3.0)
-  family = fam.make_family(c)
+@pytest.mark.slow
+def test_a_trained_classifier_run_guides_sampling_through_the_trainers_loader(
+    classifier_run):
+  config = smoke(classifier_workdir=classifier_run, classifier_scale=3.0)
+  family = registry.make_family(config, runs=load_run)
   assert family.num_classes == 10   # the classifier's classes
   state = jax.jit(family.init)(jax.random.PRNGKey(0), example_batch((28, 28, 1)))
   x = family.sample(state, jax.random.PRNGKey(1), 4, jnp.array([0, 1, 2, 3]))
@@ -61,37 +76,37 @@ def test_classifier_guidance_samples_class_balanced_images(classifier_run):
   assert np.isfinite(np.asarray(x)).all()
 
 
+@pytest.mark.slow
 def test_a_classifier_with_other_classes_is_refused(classifier_run):
-  c = smoke("experiments/diffusion/cfg_mnist.py", classifier_workdir=classifier_run)
-  c.unlock()
-  c.model.num_classes = 5
-  c.lock()
+  config = smoke("experiments/diffusion/cfg_mnist.py", classifier_workdir=classifier_run)
+  config.unlock()
+  config.model.num_classes = 5
+  config.lock()
   with pytest.raises(ConfigError, match="10 classes vs the model's 5"):
-    fam.make_family(c)
+    registry.make_family(config, runs=load_run)
 
 
-def test_classifier_workdir_must_hold_a_classifier(tmp_path):
-  with pytest.raises(Exception, match="not a genjax workdir"):
-    fam.make_family(smoke(classifier_workdir=str(tmp_path)))
+def ddim_reference(model_fn, x_T, T, num_steps, clip):
+  """Deterministic DDIM, Song et al. (2021) eq. 12 with sigma = 0, in float64
+  on the linear schedule respaced to ``num_steps`` (written out here)."""
+  betas = np.minimum(np.linspace(1e-4 * 1000 / T, 0.02 * 1000 / T, T), 0.999)
+  steps = np.round(np.linspace(0, T - 1, num_steps)).astype(int)
+  abar = np.cumprod(1.0 - betas)[steps]
+  x = np.asarray(x_T, np.float64)
+  for i in reversed(range(num_steps)):
+    eps = np.asarray(model_fn(jnp.asarray(x, jnp.float32),
+                              jnp.full((x.shape[0],), steps[i], jnp.int32)), np.float64)
+    a, a_prev = abar[i], (abar[i - 1] if i > 0 else 1.0)
+    x0 = (x - math.sqrt(1 - a) * eps) / math.sqrt(a)       # "predicted x0"
+    if clip:
+      x0 = np.clip(x0, -1.0, 1.0)
+      eps = (x - math.sqrt(a) * x0) / math.sqrt(1 - a)
+    x = math.sqrt(a_prev) * x0 + math.sqrt(1 - a_prev) * eps   # "direction pointing to x_t"
+  return x
 
 
-def test_cfg_guidance_changes_samples_and_w0_is_the_conditional_model():
-  c = smoke("experiments/diffusion/cfg_mnist.py", guidance_weight=0.0)
-  family0 = fam.make_family(c)
-  family3 = fam.make_family(smoke("experiments/diffusion/cfg_mnist.py", guidance_weight=3.0))
-  state = jax.jit(family0.init)(jax.random.PRNGKey(0), example_batch((28, 28, 1)))
-  # Random (non-zero) output weights so the label matters.
-  state = state.replace(ema_params=jax.jit(lambda ps: jax.tree.map(
-      lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(2), p.shape), ps))(
-          state.ema_params))
-  labels = jnp.arange(4) % 10
-  a = family0.sample(state, jax.random.PRNGKey(1), 4, labels)
-  b = family3.sample(state, jax.random.PRNGKey(1), 4, labels)
-  assert float(jnp.max(jnp.abs(a - b))) > 1e-4
-
-
-def test_jitted_ddim_equals_a_python_loop_over_a_jitted_model():
-  s = sch.make_schedule("linear", 100, 10)
+def test_jitted_ddim_equals_an_independent_ddim_loop():
+  schedule = schedules.make_schedule("linear", 100, 10)
   model = UNet(ch=8, ch_mult=(1,), num_res_blocks=1, attn_resolutions=(), dropout=0.0)
   x = jnp.zeros((2, 8, 8, 1))
   # (jitted: eager init and random draws compile op by op, seconds on CPU)
@@ -99,11 +114,9 @@ def test_jitted_ddim_equals_a_python_loop_over_a_jitted_model():
       lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(3), p.shape),
       model.init(k, x, jnp.zeros((2,), jnp.int32))["params"]))(jax.random.PRNGKey(0))
   model_fn = jax.jit(lambda x, t: model.apply({"params": params}, x, t))
-  rng = jax.random.PRNGKey(4)
-  whole = jax.jit(lambda r: samplers.ddim_sample(s, model_fn, r, x.shape, "eps", 0.0, True))(rng)
-  y = jax.random.normal(jax.random.fold_in(rng, s.num_timesteps), x.shape)
-  step = jax.jit(lambda y, i, out: samplers.ddim_step(s, y, i, out, "eps", 0.0, True,
-                                                      jnp.zeros_like(y)))
-  for i in reversed(range(s.num_timesteps)):   # one Python iteration per step
-    y = step(y, i, model_fn(y, s.timesteps[jnp.full((2,), i)]))
-  np.testing.assert_allclose(np.asarray(whole), np.asarray(y), atol=1e-4)
+  x_T = np.random.default_rng(4).normal(size=x.shape).astype(np.float32)
+  whole = jax.jit(lambda x_T: samplers.ddim_sample(
+      schedule, model_fn, None, x.shape, "eps", 0.0, True, x_T=x_T))(x_T)
+  want = ddim_reference(model_fn, x_T, 100, 10, clip=True)
+  assert float(np.abs(want - x_T).max()) > 0.1     # the loop moved the noise
+  np.testing.assert_allclose(np.asarray(whole), want, atol=1e-4)

@@ -81,8 +81,8 @@ CASES = [("ddpm", dict(variance="fixed_small")), ("ddpm", dict(variance="fixed_l
 @pytest.mark.parametrize("sampler,kw", CASES, ids=["ddpm_small", "ddpm_large", "ddim0", "ddim1"])
 def test_sampler_matches_gaussian_closed_form(sampler, kw, num_steps):
   base = S.make_schedule("linear", T)
-  s = S.make_schedule("linear", T, num_steps)
-  run = jax.jit(lambda rng: SM.sample(sampler, s, optimal_eps(base), rng, (N, 3), **kw))
+  schedule = S.make_schedule("linear", T, num_steps)
+  run = jax.jit(lambda rng: SM.sample(sampler, schedule, optimal_eps(base), rng, (N, 3), **kw))
   x = np.asarray(run(jax.random.PRNGKey(num_steps)), np.float64)
   mean, cov = sampler_moments(num_steps, sampler, kw.get("variance"), kw.get("eta", 0.0))
   assert_moments(x, mean, cov)
@@ -95,7 +95,7 @@ def test_sampler_matches_gaussian_closed_form(sampler, kw, num_steps):
 @pytest.mark.parametrize("kind", ["eps", "x0", "v"])
 def test_prediction_kinds_give_the_same_samples(kind):
   base = S.make_schedule("linear", T)
-  s = S.make_schedule("linear", T, 20)
+  schedule = S.make_schedule("linear", T, 20)
   eps_fn = optimal_eps(base)
 
   def model(x, t):
@@ -104,22 +104,23 @@ def test_prediction_kinds_give_the_same_samples(kind):
     return {"eps": eps, "x0": x0, "v": S.v_from(base, x0, eps, t)}[kind]
 
   x_T = jax.random.normal(jax.random.PRNGKey(0), (64, 3))
-  got = jax.jit(lambda: SM.ddim_sample(s, model, None, (64, 3), kind=kind, x_T=x_T))()
-  want = jax.jit(lambda: SM.ddim_sample(s, eps_fn, None, (64, 3), x_T=x_T))()
+  got = jax.jit(lambda: SM.ddim_sample(schedule, model, None, (64, 3), kind=kind, x_T=x_T))()
+  want = jax.jit(lambda: SM.ddim_sample(schedule, eps_fn, None, (64, 3), x_T=x_T))()
   np.testing.assert_allclose(got, want, atol=2e-4)
-  got = jax.jit(lambda k: SM.ddpm_sample(s, model, k, (64, 3), kind=kind))(jax.random.PRNGKey(1))
-  want = jax.jit(lambda k: SM.ddpm_sample(s, eps_fn, k, (64, 3)))(jax.random.PRNGKey(1))
+  got = jax.jit(lambda k: SM.ddpm_sample(schedule, model, k, (64, 3), kind=kind))(
+      jax.random.PRNGKey(1))
+  want = jax.jit(lambda k: SM.ddpm_sample(schedule, eps_fn, k, (64, 3)))(jax.random.PRNGKey(1))
   np.testing.assert_allclose(got, want, atol=2e-4)
 
 
 @pytest.mark.parametrize("num_steps", [1000, 50])
 def test_ddim_inversion_round_trip(num_steps):
   base = S.make_schedule("linear", T)
-  s = S.make_schedule("linear", T, num_steps)
+  schedule = S.make_schedule("linear", T, num_steps)
   f = optimal_eps(base)
   x0 = jnp.asarray(np.random.default_rng(1).multivariate_normal(MU, SIGMA, 256), jnp.float32)
-  regenerate = jax.jit(lambda xT: SM.ddim_sample(s, f, None, xT.shape, x_T=xT))
-  invert = jax.jit(lambda x, iters: SM.ddim_invert(s, f, x, fixed_point_iters=iters),
+  regenerate = jax.jit(lambda xT: SM.ddim_sample(schedule, f, None, xT.shape, x_T=xT))
+  invert = jax.jit(lambda x, iters: SM.ddim_invert(schedule, f, x, fixed_point_iters=iters),
                    static_argnums=1)
   x_T = invert(x0, 10)
   assert float(jnp.abs(regenerate(x_T) - x0).max()) <= 1e-3
@@ -154,28 +155,28 @@ def test_classifier_free_guidance_uses_one_doubled_call():
   assert calls == [6]
   want = 3.0 * (labels + t)[:, None] - 2.0 * (10 + t)[:, None]
   np.testing.assert_allclose(out, jnp.broadcast_to(want, (3, 2)))
-  s = S.make_schedule("linear", 10)
-  jax.jit(lambda k: SM.ddpm_sample(s, guided, k, (3, 2)))(jax.random.PRNGKey(0))
+  schedule = S.make_schedule("linear", 10)
+  jax.jit(lambda k: SM.ddpm_sample(schedule, guided, k, (3, 2)))(jax.random.PRNGKey(0))
 
 
 def test_classifier_guidance_shifts_eps_by_the_scaled_gradient():
-  s = S.make_schedule("linear", T)
+  schedule = S.make_schedule("linear", T)
   centres = jnp.array([[0.5, 0.5], [-0.5, 0.0]])
   log_prob = lambda x, t, y: -0.5 * jnp.sum(jnp.square(x - centres[y]), axis=-1)
   model = lambda x, t: 0.1 * x
   labels = jnp.array([0, 1, 1])
   x, t = jnp.array([[0.0, 1.0], [1.0, 1.0], [0.2, -0.3]]), jnp.array([0, 500, 999])
-  got = SM.classifier_guidance(s, model, log_prob, labels, scale=3.0)(x, t)
-  want = 0.1 * x + 3.0 * s.sqrt_one_minus_alphas_cumprod[t][:, None] * (x - centres[labels])
+  got = SM.classifier_guidance(schedule, model, log_prob, labels, scale=3.0)(x, t)
+  want = 0.1 * x + 3.0 * schedule.sqrt_one_minus_alphas_cumprod[t][:, None] * (x - centres[labels])
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   # an x0-predicting model gives the same guided eps as its eps form
-  x0_model = lambda x_, t_: S.x0_from_eps(s, x_, t_, model(x_, t_))
-  got_x0 = SM.classifier_guidance(s, x0_model, log_prob, labels, 3.0, kind="x0")(x, t)
+  x0_model = lambda x_, t_: S.x0_from_eps(schedule, x_, t_, model(x_, t_))
+  got_x0 = SM.classifier_guidance(schedule, x0_model, log_prob, labels, 3.0, kind="x0")(x, t)
   np.testing.assert_allclose(got_x0, want, rtol=1e-3, atol=1e-3)
 
 
 def test_bad_sampler_inputs_are_config_errors():
-  s = S.make_schedule("linear", 100)
+  schedule = S.make_schedule("linear", 100)
   f = lambda x, t: x
   with pytest.raises(ConfigError, match="sampling steps"):
     S.make_schedule("linear", 100, 101)
@@ -183,12 +184,12 @@ def test_bad_sampler_inputs_are_config_errors():
     S.respace(100, 500)
   for eta in (-0.1, 1.5):
     with pytest.raises(ConfigError, match="eta"):
-      SM.ddim_sample(s, f, jax.random.PRNGKey(0), (2, 2), eta=eta)
+      SM.ddim_sample(schedule, f, jax.random.PRNGKey(0), (2, 2), eta=eta)
     with pytest.raises(ConfigError, match="eta"):
       SM.check_sampler("ddim", eta)
   with pytest.raises(ConfigError, match="ddim"):
-    SM.sample("ddmi", s, f, jax.random.PRNGKey(0), (2, 2))
+    SM.sample("ddmi", schedule, f, jax.random.PRNGKey(0), (2, 2))
   with pytest.raises(ConfigError, match="ddpm"):
     SM.check_sampler("euler")
   with pytest.raises(ConfigError, match="prediction"):
-    SM.ddpm_sample(s, f, jax.random.PRNGKey(0), (2, 2), kind="score")
+    SM.ddpm_sample(schedule, f, jax.random.PRNGKey(0), (2, 2), kind="score")

@@ -1,0 +1,125 @@
+"""The diffusion family's Settings: the one place a config becomes plain values.
+
+Every field is read with ``genjax.config.require`` (no fallbacks): the
+defaults live in ``genjax/families/diffusion/config.py`` and
+``genjax/config.py``, and a config missing a field is a ConfigError naming
+them. ``family.py`` (the denoiser and the classifier) and ``guidance.py``
+(which checks a classifier run against the denoiser it guides) both read
+configs through ``read_settings``.
+"""
+import dataclasses
+import math
+from typing import Any, Dict, Tuple
+
+from genjax.config import require
+from genjax.errors import ConfigError, check_choice
+from genjax.families.diffusion import samplers
+from genjax.families.diffusion import schedules
+from genjax.families.diffusion.unet import check_image_size
+
+NAMES = ("ddpm", "classifier")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """The validated plain values of a diffusion config."""
+  name: str                     # 'ddpm' (the denoiser) | 'classifier' (noisy classifier)
+  image_shape: Tuple[int, int, int]
+  unet: Dict[str, Any]          # the U-Net's (and the classifier's encoder's) fields
+  num_classes: int              # 0: unconditional; K: labels 0..K-1 and the null class K
+  label_dropout: float          # P(label -> null) in training (classifier-free guidance)
+  schedule: str                 # the noise schedule's name: linear | cosine
+  timesteps: int                # T of the training chain
+  prediction: str               # eps | x0 | v
+  loss: str                     # simple | hybrid
+  variance: str                 # fixed_large | fixed_small | learned
+  clip_x0: bool
+  sampler: str                  # ddpm | ddim
+  steps: int                    # sampling steps (a respaced subsequence of the T)
+  eta: float
+  guidance_weight: float        # classifier-free guidance w
+  classifier_workdir: str       # '' : no classifier guidance
+  classifier_scale: float
+  fixed_point_iters: int        # of DDIM inversion (the image grids)
+  use_ema: bool
+  optim: Dict[str, Any]         # config.optim, for optimizer_from_config
+
+  @property
+  def num_dims(self):
+    return math.prod(self.image_shape)
+
+
+def read_unet(config):
+  """The U-Net fields of ``config.model`` as the module's keyword arguments."""
+  return dict(ch=int(require(config, "model.ch")),
+              ch_mult=tuple(require(config, "model.ch_mult")),
+              num_res_blocks=int(require(config, "model.num_res_blocks")),
+              attn_resolutions=tuple(require(config, "model.attn_resolutions")),
+              dropout=float(require(config, "model.dropout")),
+              num_heads=int(require(config, "model.num_heads")))
+
+
+def check_loss_and_variance(loss, variance):
+  """The hybrid loss trains the variance: one goes with the other."""
+  check_choice("diffusion loss", loss, ("simple", "hybrid"))
+  check_choice("diffusion variance", variance, schedules.VARIANCES)
+  if (loss == "hybrid") != (variance == "learned"):
+    raise ConfigError(
+        "model.loss='hybrid' trains the variance and needs model.variance="
+        "'learned' (and a learned variance needs the hybrid loss); got loss="
+        f"{loss!r}, variance={variance!r}.")
+
+
+def check_sampling(steps, timesteps, guidance_weight, num_classes):
+  """Sampling steps within the chain; classifier-free guidance only for a
+  class-conditional model."""
+  if not 1 <= steps <= timesteps:
+    raise ConfigError(
+        f"config.sample.steps={steps}: sampling takes between 1 and "
+        f"model.timesteps={timesteps} steps (a subsequence of the training schedule).")
+  if guidance_weight < 0:
+    raise ConfigError(
+        f"config.sample.guidance_weight must be >= 0, got {guidance_weight}.")
+  if guidance_weight > 0 and num_classes == 0:
+    raise ConfigError(
+        f"config.sample.guidance_weight={guidance_weight}: classifier-free guidance "
+        "needs a class-conditional model trained with label dropout (model.num_classes "
+        "> 0), but this model is unconditional. Set guidance_weight=0, or use "
+        "classifier guidance (config.sample.classifier_workdir).")
+
+
+def read_settings(config):
+  """The config's Settings; a ConfigError says what to change."""
+  name = check_choice("diffusion model name", require(config, "model.name"), NAMES)
+  image_shape = tuple(int(d) for d in require(config, "model.image_shape"))
+  unet = read_unet(config)
+  check_image_size(image_shape, unet["ch_mult"])
+  timesteps = int(require(config, "model.timesteps"))
+  if timesteps < 1:
+    raise ConfigError(f"model.timesteps must be >= 1, got {timesteps}.")
+  loss, variance = require(config, "model.loss"), require(config, "model.variance")
+  check_loss_and_variance(loss, variance)
+  schedule = check_choice("noise schedule", require(config, "model.schedule"),
+                          schedules.SCHEDULES)
+  prediction = require(config, "model.prediction")
+  schedules.check_prediction(prediction)
+  sampler, eta = require(config, "sample.sampler"), float(require(config, "sample.eta"))
+  samplers.check_sampler(sampler, eta)
+  steps = int(require(config, "sample.steps"))
+  num_classes = int(require(config, "model.num_classes"))
+  guidance_weight = float(require(config, "sample.guidance_weight"))
+  check_sampling(steps, timesteps, guidance_weight, num_classes)
+  if name == "classifier" and not num_classes:
+    raise ConfigError("model.name='classifier' needs model.num_classes > 0 (the "
+                      "classes it predicts, e.g. 10 for MNIST).")
+  return Settings(
+      name=name, image_shape=image_shape, unet=unet, num_classes=num_classes,
+      label_dropout=float(require(config, "model.label_dropout")), schedule=schedule,
+      timesteps=timesteps, prediction=prediction, loss=loss, variance=variance,
+      clip_x0=bool(require(config, "model.clip_x0")), sampler=sampler, steps=steps,
+      eta=eta, guidance_weight=guidance_weight,
+      classifier_workdir=str(require(config, "sample.classifier_workdir") or ""),
+      classifier_scale=float(require(config, "sample.classifier_scale")),
+      fixed_point_iters=int(require(config, "sample.inversion_fixed_point_iters")),
+      use_ema=bool(require(config, "sample.use_ema")),
+      optim=dict(require(config, "optim")))
