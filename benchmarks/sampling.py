@@ -23,7 +23,8 @@ import jax.numpy as jnp  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from genjax.families.diffusion import family as fam  # noqa: E402
+from genjax.core.state import eval_params  # noqa: E402
+from genjax.families.diffusion.settings import read_settings  # noqa: E402
 from genjax.families.diffusion import samplers  # noqa: E402
 from genjax.families.diffusion import schedules as sch  # noqa: E402
 from genjax.families.diffusion.unet import UNet  # noqa: E402
@@ -50,23 +51,23 @@ def timed(fn, repeats):
 
 def main(_):
   config = FLAGS.config
-  s = fam.read_settings(config)
-  model = UNet(**s.unet, num_classes=s.num_classes or None)
+  settings = read_settings(config)
+  model = UNet(**settings.unet, num_classes=settings.num_classes or None)
   if FLAGS.workdir:
     from genjax.train.restore import load_run
     _, _, state, _ = load_run(FLAGS.workdir)
-    params = fam.eval_params(state, s.use_ema)
+    params = eval_params(state, settings.use_ema)
   else:
-    x = jnp.zeros((1,) + s.image_shape)
+    x = jnp.zeros((1,) + settings.image_shape)
     params = model.init(jax.random.PRNGKey(0), x, jnp.zeros((1,), jnp.int32))["params"]
   model_fn = jax.jit(lambda x, t: model.apply({"params": params}, x, t))
   rng = jax.random.PRNGKey(0)
   rows = {}
 
-  ddim = sch.make_schedule(s.schedule, s.timesteps, 50)
-  shape = (FLAGS.batch,) + s.image_shape
-  whole = jax.jit(lambda r: samplers.ddim_sample(ddim, model_fn, r, shape, s.prediction,
-                                                 0.0, s.clip_x0))
+  ddim = sch.make_schedule(settings.schedule, settings.timesteps, 50)
+  shape = (FLAGS.batch,) + settings.image_shape
+  whole = jax.jit(lambda r: samplers.ddim_sample(ddim, model_fn, r, shape, settings.prediction,
+                                                 0.0, settings.clip_x0))
   x_jit, t_jit = timed(lambda: whole(rng), FLAGS.repeats)
   rows["ddim50_jitted_images_per_sec"] = FLAGS.batch / t_jit
 
@@ -75,7 +76,7 @@ def main(_):
     for i in reversed(range(ddim.num_timesteps)):
       t = jnp.full((FLAGS.batch,), i, jnp.int32)
       out = model_fn(x, ddim.timesteps[t])
-      x = samplers.ddim_step(ddim, x, i, out, s.prediction, 0.0, s.clip_x0,
+      x = samplers.ddim_step(ddim, x, i, out, settings.prediction, 0.0, settings.clip_x0,
                              jnp.zeros_like(x))
     return x
 
@@ -84,12 +85,12 @@ def main(_):
   rows["ddim50_speedup_of_jitted_loop"] = t_py / t_jit
   rows["ddim50_max_abs_diff"] = float(jnp.max(jnp.abs(x_jit - x_py)))
 
-  base = sch.make_schedule(s.schedule, s.timesteps)
-  dshape = (FLAGS.ddpm_batch,) + s.image_shape
-  ddpm = jax.jit(lambda r: samplers.ddpm_sample(base, model_fn, r, dshape, s.prediction,
-                                                s.variance, s.clip_x0))
+  base = sch.make_schedule(settings.schedule, settings.timesteps)
+  dshape = (FLAGS.ddpm_batch,) + settings.image_shape
+  ddpm = jax.jit(lambda r: samplers.ddpm_sample(base, model_fn, r, dshape, settings.prediction,
+                                                settings.variance, settings.clip_x0))
   _, t_ddpm = timed(lambda: ddpm(rng), max(1, FLAGS.repeats - 2))
-  rows[f"ddpm{s.timesteps}_jitted_images_per_sec"] = FLAGS.ddpm_batch / t_ddpm
+  rows[f"ddpm{settings.timesteps}_jitted_images_per_sec"] = FLAGS.ddpm_batch / t_ddpm
   rows.update(batch=FLAGS.batch, ddpm_batch=FLAGS.ddpm_batch,
               device=f"{jax.device_count()}x {jax.devices()[0].device_kind}",
               params="trained" if FLAGS.workdir else "random")

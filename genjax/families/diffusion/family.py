@@ -26,7 +26,6 @@ noisy classifier) into the Family.
 """
 import functools
 
-from genjax.core.state import eval_params  # noqa: F401  (benchmarks/sampling.py reads it here)
 from genjax.core.step import make_train_step
 from genjax.families.base import Family, pm1_to_unit
 from genjax.families.diffusion import classifier, ddpm, guidance
