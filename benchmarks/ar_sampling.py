@@ -56,7 +56,7 @@ def main(_):
   config = FLAGS.config
   if FLAGS.workdir:
     from genjax.train.restore import load_run
-    _, _, state, _ = load_run(FLAGS.workdir)
+    state = load_run(FLAGS.workdir).state
   else:
     family = registry.make_family(config)
     state = jax.jit(family.init)(jax.random.PRNGKey(0),

@@ -57,7 +57,8 @@ def parse_variant(text):
 
 def main(_):
   config = FLAGS.config
-  _, _, state, step = load_run(FLAGS.workdir)
+  loaded = load_run(FLAGS.workdir)
+  state, step = loaded.state, loaded.step
   mesh = sharding.make_mesh()
   names = split_names(FLAGS.metrics)
   rows = []
@@ -66,7 +67,7 @@ def main(_):
       c = config.copy_and_resolve_references()
       c.unlock()
       c.sample.update(dict(parse_variant(variant), steps=steps))
-      family = registry.make_family(c, runs=load_run)
+      family = registry.make_family(c)
       _, specs = evaluators.split_names(names, family, c.data.name)
       ev = evaluators.SampleEvaluator(family, c, mesh, tuple(c.model.image_shape), specs)
       t0 = time.perf_counter()

@@ -55,7 +55,7 @@ def main(_):
   model = UNet(**settings.unet, num_classes=settings.num_classes or None)
   if FLAGS.workdir:
     from genjax.train.restore import load_run
-    _, _, state, _ = load_run(FLAGS.workdir)
+    state = load_run(FLAGS.workdir).state
     params = eval_params(state, settings.use_ema)
   else:
     x = jnp.zeros((1,) + settings.image_shape)

@@ -87,9 +87,10 @@ def benchmark(config, windows, window_steps, matmul_size):
                                process_index=jax.process_index(),
                                process_count=jax.process_count())
   batches = [sharding.to_global(next(it), mesh) for _ in range(4)]
-  step_fn = loop.jit_train_step(family, mesh)
+  from genjax.train.deps import frozen_last
+  step_fn = loop.jit_train_step(frozen_last(family), mesh)
   t0 = time.perf_counter()
-  compiled = step_fn.lower(state, batches[0]).compile()
+  compiled = step_fn.lower(state, batches[0], {}).compile()
   compile_s = time.perf_counter() - t0
   flops = step_flops(compiled)
   holder = {"state": state}
@@ -99,7 +100,7 @@ def benchmark(config, windows, window_steps, matmul_size):
     def run():
       m = None
       for i in range(window_steps):
-        holder["state"], m = compiled(holder["state"], get_batch(i))
+        holder["state"], m = compiled(holder["state"], get_batch(i), {})
         if sync_each:
           jax.block_until_ready(m)
       return m

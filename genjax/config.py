@@ -18,7 +18,18 @@ MODES = ("train", "eval", "sample")
 # evaluating with a config that differs in any of them is refused; the others
 # (run length, logging intervals, evaluation and sampling settings) may change.
 IDENTITY_KEYS = ("family", "model", "data", "optim", "train.batch_size",
-                 "train.seed")
+                 "train.seed", "deps", "init_from")
+
+
+def dependency(workdir="", step=None, params="ema", experiment=""):
+  """A ``config.deps.<name>`` entry: a trained run this experiment builds on
+  (``genjax.train.deps``). ``step`` None takes the latest checkpoint at the
+  first start; the step used and a fingerprint are then pinned. ``params``:
+  'ema' or 'raw'. ``experiment``: the config file that trains such a run
+  (named in errors; the smoke tests train its ``:smoke`` run)."""
+  return ml_collections.ConfigDict(dict(
+      workdir=workdir, step=placeholder(int) if step is None else step,
+      params=params, fingerprint="", experiment=experiment))
 
 
 def base_config():
@@ -33,6 +44,8 @@ def base_config():
       eval_split="test",
       preprocess=("scale_01",),
       shuffle_buffer=60_000,
+      classes=None,          # label values to keep, e.g. (0, 1); None: all
+      unpaired=None,         # a second stream: dict(classes=(1,), prefix='target')
   ))
   c.train = ml_collections.ConfigDict(dict(
       batch_size=128,        # global batch, split over all devices
@@ -52,6 +65,11 @@ def base_config():
       name="adam", lr=1e-3, schedule="constant", warmup_steps=0,
       decay_steps=placeholder(int), end_lr_fraction=0.0, b1=0.9, b2=0.999, eps=1e-8,
       weight_decay=0.0, momentum=0.9, grad_clip=0.0, ema_decay=0.999,
+      # Trainable groups: ((regex, lr_multiplier), ...), first full match of a
+      # '/'-joined parameter path wins, None/0 freezes, unmatched leaves train
+      # at 1.0 (genjax/core/optim.py). None: no groups, as an older run's
+      # config.json (which lacks the field) reads.
+      groups=placeholder(tuple),
   ))
   c.eval = ml_collections.ConfigDict(dict(
       # Per-example metrics of the family (e.g. 'elbo', 'bpd') and sample
@@ -72,6 +90,13 @@ def base_config():
       kid_subset_size=1_000,
   ))
   c.sample = ml_collections.ConfigDict(dict(num=64, use_ema=True, seed=0))
+  # Trained runs this experiment builds on: name -> dependency(workdir=...).
+  c.deps = ml_collections.ConfigDict()
+  # Fine-tuning: copy another run's parameters (whose paths in its family's
+  # ``trained`` tree, e.g. 'params/Dense_0/kernel', fully match ``include``
+  # and not ``exclude``) into the fresh state at the first start.
+  c.init_from = dependency()
+  c.init_from.update(dict(include=".*", exclude=""))
   return c
 
 
@@ -135,18 +160,35 @@ def to_plain(x):
                                default=str))
 
 
+def _identity_value(plain, key):
+  """``plain``'s value of an identity key; a run built on no other run has
+  ``deps`` {} and ``init_from`` {} however its config spells that (configs
+  written before these fields existed lack them)."""
+  node = plain
+  for part in key.split("."):
+    node = node.get(part) if isinstance(node, dict) else None
+  node = to_plain(node)
+  if key == "deps":
+    return node or {}
+  if key == "init_from":
+    return node if isinstance(node, dict) and node.get("workdir") else {}
+  return node
+
+
+def identity(plain):
+  """The identity fields of a plain config: what makes it the same experiment."""
+  return {key: _identity_value(plain, key) for key in IDENTITY_KEYS}
+
+
 def identity_diff(old, new):
   """The identity keys on which two configs (plain dicts) differ."""
   diffs = []
   for key in IDENTITY_KEYS:
-    a, b = old, new
-    for part in key.split("."):
-      a = a.get(part) if isinstance(a, dict) else None
-      b = b.get(part) if isinstance(b, dict) else None
-    if to_plain(a) != to_plain(b):
+    a, b = _identity_value(old, key), _identity_value(new, key)
+    if a != b:
       if isinstance(a, dict) and isinstance(b, dict):
         for sub in sorted(set(a) | set(b)):
-          if to_plain(a.get(sub)) != to_plain(b.get(sub)):
+          if a.get(sub) != b.get(sub):
             diffs.append(f"{key}.{sub}: {a.get(sub)!r} -> {b.get(sub)!r}")
       else:
         diffs.append(f"{key}: {a!r} -> {b!r}")

@@ -23,12 +23,12 @@ def _resolve(table, kind, name):
   return getattr(importlib.import_module(module), attr)
 
 
-def make_family(config, runs=None):
+def make_family(config, deps=None):
   """The family named by ``config.family``, built from the config.
 
-  ``runs``: the loader of other trained runs, ``runs(workdir, what) ->
-  (config, family, state, step)``, that the trainer hands to families built
-  on trained models (``genjax.train.restore.load_run``). It is passed in, not
-  imported, so families never import the trainer that sits above them.
+  ``deps``: ``{name: genjax.train.deps.Dependency}`` for the trained runs of
+  ``config.deps`` (their configs and families, no parameters: those reach the
+  family's functions as their ``frozen`` argument). The trainer resolves them
+  and passes them in, so families never import the trainer above them.
   """
-  return _resolve(FAMILIES, "family", config.family)(config, runs=runs)
+  return _resolve(FAMILIES, "family", config.family)(config, deps=deps)

@@ -27,3 +27,13 @@ if "PYTEST_XDIST_WORKER" not in os.environ and "JAX_COMPILATION_CACHE_DIR" not i
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                              + " --xla_backend_optimization_level=0").strip()
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def smoke_root(tmp_path_factory):
+  """Where the session's dependency smoke runs live (each trained once per
+  worker: ``tests.helpers.smoke_run``)."""
+  return str(tmp_path_factory.mktemp("smoke_runs"))

@@ -57,3 +57,45 @@ def run_python_result(code, devices=1, timeout=300):
   assert proc.returncode == 0, proc.stdout + proc.stderr
   line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][-1]
   return json.loads(line[len("RESULT"):])
+
+
+def dependency_entries(config):
+  """(name, entry) of every run ``config`` builds on: config.deps and init_from."""
+  entries = sorted(config.deps.items())
+  if config.init_from.workdir:
+    entries.append(("init_from", config.init_from))
+  return entries
+
+
+def with_smoke_deps(config, root):
+  """Points every dependency of ``config`` at the ``:smoke`` run of the
+  experiment its entry names, trained once under ``root`` (the session's)."""
+  for name, entry in dependency_entries(config):
+    if not entry.experiment:
+      raise AssertionError(f"config.deps.{name} names no experiment to train")
+    entry.workdir = smoke_run(entry.experiment, root)
+  return config
+
+
+def smoke_run(rel_path, root):
+  """The workdir of ``rel_path``'s ``:smoke`` run under ``root``: trained the
+  first time it is asked for (its own dependencies first)."""
+  from genjax import main
+  workdir = os.path.join(root, os.path.basename(rel_path)[:-3])
+  done = os.path.join(workdir, ".smoke_done")
+  if not os.path.exists(done):
+    if os.path.exists(workdir):
+      import shutil
+      shutil.rmtree(workdir)   # an interrupted earlier attempt
+    main.run(with_smoke_deps(load_config(rel_path), root), workdir, "train")
+    open(done, "w").close()
+  return workdir
+
+
+def trains(config):
+  """Whether the model of ``config`` (its dependencies resolved) trains."""
+  from genjax import registry
+  from genjax.core import sharding
+  from genjax.train import deps
+  resolved, _ = deps.resolve(config, sharding.make_mesh())
+  return registry.make_family(config, deps=resolved).trains

@@ -2,7 +2,9 @@
 
 A family supplies ``loss_fn(params, model_state, batch, rng) ->
 (loss, (metrics, new_model_state))``; this builds the pure step the shared
-loop jits. GANs, with two players, write their own step over the same state
+loop jits. A family built on other runs passes ``with_frozen=True``: its
+``loss_fn`` then takes the dependencies' bundles as a last argument and the
+step is ``train_step(state, batch, frozen)`` (no gradient flows into them). GANs, with two players, write their own step over the same state
 conventions.
 """
 import jax
@@ -12,14 +14,15 @@ from genjax.core.optim import ema_update
 from genjax.core.state import step_rng
 
 
-def make_train_step(loss_fn, optimizer, ema_decay=0.0):
-  """Returns ``train_step(state, batch) -> (state, metrics)`` (pure)."""
+def make_train_step(loss_fn, optimizer, ema_decay=0.0, with_frozen=False):
+  """Returns ``train_step(state, batch[, frozen]) -> (state, metrics)`` (pure)."""
 
-  def train_step(state, batch):
+  def train_step(state, batch, *frozen):
     rng = step_rng(state.rng, state.step)
+    frozen = jax.lax.stop_gradient(frozen)
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
     (loss, (metrics, model_state)), grads = grad_fn(
-        state.params, state.model_state, batch, rng)
+        state.params, state.model_state, batch, rng, *frozen)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     ema = state.ema_params
@@ -32,4 +35,6 @@ def make_train_step(loss_fn, optimizer, ema_decay=0.0):
                               model_state=model_state)
     return new_state, metrics
 
-  return train_step
+  if not with_frozen:
+    return lambda state, batch: train_step(state, batch)
+  return lambda state, batch, frozen: train_step(state, batch, frozen)

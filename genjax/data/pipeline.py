@@ -1,13 +1,16 @@
 """Host input pipelines: tfds split -> preprocessed numpy batches.
 
 ``train_iterator`` yields an endless, shuffled stream; ``eval_iterator`` one
-pass over a split, padded to whole batches with a ``mask``. Both yield dicts
+pass over a split, padded to whole batches with ``valid`` weights. Both yield dicts
 of numpy arrays: ``image`` float32 [local_B,H,W,C], ``label`` int32
-[local_B] (when the dataset has labels), and for evaluation ``mask`` float32
-[local_B] (1 for real examples, 0 for padding). ``local_B`` is the global
-batch size divided by the number of processes: each process reads its own
-shard of the split (``process_index`` / ``process_count``; the trainer passes
-``jax.process_index()`` and ``jax.process_count()``).
+[local_B] (when the dataset has labels), the fields the preprocessing ops
+write (``target``, ``control``, ``mask``, ...: float32; integer fields such
+as ``tokens`` int32), and for evaluation ``valid`` float32 [local_B] (1 for
+real examples, 0 for padding; no op may write ``valid`` at evaluation).
+``local_B`` is the global batch size divided by the number of processes:
+each process reads its own shard of the split (``process_index`` /
+``process_count``; the trainer passes ``jax.process_index()`` and
+``jax.process_count()``).
 
 Deterministic resume. The training stream is a pure function of the data
 config, the seed and the process shard: the per-process shard is cached in
@@ -25,8 +28,23 @@ when the dataset's images have a fixed shape, and per example before
 batching otherwise (then the ops must end in a fixed shape, e.g. ``resize``).
 Evaluation skips the training-only ops and uses a fixed seed, so e.g. a
 dynamically binarised test set is the same at every evaluation.
+
+Class subsets. ``data.classes = (0, 1)`` keeps the examples with those
+labels (in train and eval); labels keep their values.
+
+Unpaired data. ``data.unpaired`` (a mapping of data fields, plus
+``prefix``) adds a second, independent stream: the main block's fields
+except ``classes`` with those overrides (another dataset, other classes,
+other ops), zipped batch by
+batch with the first, its keys renamed (``image`` -> ``prefix``, any other
+key ``k`` -> ``prefix_k``; ``prefix`` defaults to 'target'). The second
+stream is the single-stream pipeline of its block with the seed
+``stream_seed(seed, 1)``, so both streams are pure functions of (seed, step)
+and resume exactly. At evaluation the second stream cycles through its own
+``eval_split`` (fixed seed) beside the first one's padded pass.
 """
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from typing import Optional, Tuple
@@ -35,6 +53,11 @@ from genjax.data import builders
 from genjax.data import preprocess
 from genjax.data._tf import tf, tfds
 from genjax.errors import ConfigError, DataError
+
+# The key of the eval batches' padding weights (1 real, 0 padding).
+PADDING_KEY = "valid"
+# data.unpaired's default prefix: its 'image' becomes 'target'.
+UNPAIRED_PREFIX = "target"
 
 # The split shard of one process is cached in memory when it is this small.
 CACHE_LIMIT_BYTES = 1 << 30
@@ -52,36 +75,55 @@ class DataConfig:
   eval_split: str = "test"
   preprocess: Tuple[str, ...] = ()
   shuffle_buffer: int = 10_000
+  classes: Tuple[int, ...] = ()  # () keeps every class.
+  unpaired: Optional["Unpaired"] = None  # A second, independent stream.
+
+
+@dataclasses.dataclass(frozen=True)
+class Unpaired:
+  """``data.unpaired``: the second stream's block and its key prefix."""
+  stream: DataConfig
+  prefix: str = UNPAIRED_PREFIX
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(DataConfig))
 
 
+def _fields_of(data_cfg, where):
+  """The fields of a ConfigDict, a mapping, a DataConfig or None, as a dict."""
+  if isinstance(data_cfg, DataConfig):
+    return {f: getattr(data_cfg, f) for f in _FIELDS}
+  if hasattr(data_cfg, "to_dict"):  # ml_collections.ConfigDict
+    return data_cfg.to_dict()
+  if isinstance(data_cfg, Mapping) or data_cfg is None:
+    return dict(data_cfg or {})
+  raise ConfigError(
+      f"The {where} config must be a ConfigDict or a mapping with the fields "
+      f"{', '.join(_FIELDS)}; got a {type(data_cfg).__name__}.")
+
+
 def from_config(data_cfg=None, **overrides):
   """A ``DataConfig`` from a ConfigDict, a mapping, a DataConfig or kwargs.
 
-  Unknown fields, a missing name, a bad shuffle buffer or bad preprocessing
-  ops raise ConfigError.
+  Unknown fields, a missing name, a bad shuffle buffer, bad classes, a bad
+  unpaired block or bad preprocessing ops raise ConfigError.
   """
-  if isinstance(data_cfg, DataConfig):
-    fields = dataclasses.asdict(data_cfg)
-  elif hasattr(data_cfg, "to_dict"):  # ml_collections.ConfigDict
-    fields = data_cfg.to_dict()
-  elif isinstance(data_cfg, Mapping) or data_cfg is None:
-    fields = dict(data_cfg or {})
-  else:
-    raise ConfigError(
-        f"The data config must be a ConfigDict or a mapping with the fields "
-        f"{', '.join(_FIELDS)}; got a {type(data_cfg).__name__}.")
+  fields = _fields_of(data_cfg, "data")
   fields.update(overrides)
+  return _validated(fields, "data")
+
+
+def _validated(fields, where):
+  """The checked ``DataConfig`` of ``fields`` (``where``: 'data', ...)."""
   unknown = sorted(set(fields) - set(_FIELDS))
   if unknown:
     raise ConfigError(
-        f"Unknown field(s) {', '.join(unknown)} in the data config; the valid "
-        f"fields are {', '.join(_FIELDS)}. Remove or rename them.")
+        f"Unknown field(s) {', '.join(unknown)} in the {where} config; the "
+        f"valid fields are {', '.join(_FIELDS)}. Remove or rename them.")
   if not fields.get("name"):
     raise ConfigError(
-        "The data config has no dataset name; set data.name, e.g. 'mnist'.")
+        f"The {where} config has no dataset name; set {where}.name, e.g. "
+        "'mnist'.")
   ops = fields.get("preprocess") or ()
   if isinstance(ops, str):
     ops = [s.strip() for s in ops.split("|") if s.strip()]
@@ -90,9 +132,44 @@ def from_config(data_cfg=None, **overrides):
   buffer = fields.get("shuffle_buffer", DataConfig.shuffle_buffer)
   if not isinstance(buffer, int) or buffer < 0:
     raise ConfigError(
-        f"data.shuffle_buffer must be an integer >= 0 (0: no shuffling), "
+        f"{where}.shuffle_buffer must be an integer >= 0 (0: no shuffling), "
         f"got {buffer!r}.")
+  fields["classes"] = _classes(fields.get("classes"), where)
+  fields["unpaired"] = _unpaired(fields.get("unpaired"), fields, where)
   return DataConfig(**fields)
+
+
+def _classes(value, where):
+  """``data.classes`` as a tuple of label values (() or None: all)."""
+  classes = tuple(value or ())
+  if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
+             for c in classes):
+    raise ConfigError(
+        f"{where}.classes must be a tuple of label values (integers >= 0), "
+        f"e.g. (0, 1); got {value!r}. Use () for every class.")
+  return classes
+
+
+def _unpaired(value, fields, where):
+  """``data.unpaired`` -> ``Unpaired``: its fields over the main block's."""
+  if value is None or isinstance(value, Unpaired):
+    return value
+  inner = f"{where}.unpaired"
+  block = _fields_of(value, inner)
+  prefix = block.pop("prefix", UNPAIRED_PREFIX)
+  if not isinstance(prefix, str) or not prefix.isidentifier():
+    raise ConfigError(
+        f"{inner}.prefix must be a key name such as 'target' (the second "
+        f"stream's image becomes it, its other keys prefix_key); got "
+        f"{prefix!r}.")
+  if block.get("unpaired") is not None:
+    raise ConfigError(
+        f"{inner} has an unpaired block of its own; there are at most two "
+        f"streams, so remove {inner}.unpaired.")
+  # Classes belong to a dataset: the second stream keeps all unless it says.
+  base = {k: v for k, v in fields.items() if k not in ("unpaired", "classes")}
+  return Unpaired(_validated({**base, **block, "unpaired": None}, inner),
+                  prefix)
 
 
 def _builder(cfg):
@@ -114,16 +191,42 @@ def _raw_image_shape(cfg, builder):
   return tuple(_image_feature(cfg, builder).shape)
 
 
+def _stream_shapes(cfg, builder):
+  """Each field's shape per example after the ops of one stream."""
+  shapes = {"image": _raw_image_shape(cfg, builder)}
+  if "label" in builder.info.features:
+    shapes["label"] = ()
+  return preprocess.output_shapes(cfg.preprocess, shapes)
+
+
+def _fixed(shape, cfg, key):
+  if None in shape:
+    raise ConfigError(
+        f"The dataset {cfg.name!r} has images of varying size (shape {shape} "
+        f"of {key!r} after preprocessing); add a 'resize(H, W)' op to "
+        "data.preprocess.")
+  return shape
+
+
 def image_shape(data_cfg):
   """The image shape (H, W, C) the model sees, after preprocessing."""
   cfg = from_config(data_cfg)
   shape = preprocess.output_shape(
       cfg.preprocess, _raw_image_shape(cfg, _builder(cfg)))
-  if None in shape:
-    raise ConfigError(
-        f"The dataset {cfg.name!r} has images of varying size (shape {shape} "
-        "after preprocessing); add a 'resize(H, W)' op to data.preprocess.")
-  return shape
+  return _fixed(shape, cfg, "image")
+
+
+def example_shapes(data_cfg):
+  """The shape per example of every field of a batch, after preprocessing:
+  ``{'image': (H, W, C), 'label': (), 'control': (H, W, 1), ...}``, the
+  unpaired stream's under its renamed keys (eval's ``valid`` not included)."""
+  cfg = from_config(data_cfg)
+  shapes = _stream_shapes(cfg, _builder(cfg))
+  if cfg.unpaired is not None:
+    other = cfg.unpaired.stream
+    shapes.update(_renamed(_stream_shapes(other, _builder(other)),
+                           cfg.unpaired.prefix))
+  return {k: _fixed(tuple(v), cfg, k) for k, v in shapes.items()}
 
 
 def num_classes(data_cfg):
@@ -146,12 +249,34 @@ def _split_size(builder, split):
     return None
 
 
+def _check_classes(cfg, builder):
+  """``data.classes`` needs labels, and label values the dataset has."""
+  features = builder.info.features
+  if "label" not in features:
+    raise ConfigError(
+        f"data.classes={cfg.classes} keeps examples by label, but the dataset "
+        f"{cfg.name!r} has no label; set data.classes=() for it.")
+  n = getattr(features["label"], "num_classes", None)
+  bad = [c for c in cfg.classes if n is not None and c >= n]
+  if bad:
+    raise ConfigError(
+        f"data.classes={cfg.classes} has label values {bad} that the dataset "
+        f"{cfg.name!r} lacks (its labels are 0..{n - 1}); fix data.classes.")
+
+
+def _in_classes(classes):
+  wanted = tf.constant(classes, tf.int64)
+  return lambda ex: tf.reduce_any(
+      tf.equal(tf.cast(ex["label"], tf.int64), wanted))
+
+
 def _read(cfg, builder, split, process_index=0, process_count=1, take=None):
   """The split's examples (image and label only) for one process.
 
-  With ``take``, the first ``take`` examples of the split are sharded;
-  otherwise the whole split, reading only this process's part when the
-  split's size is known.
+  Only the examples of ``cfg.classes`` when it is set. With ``take``, the
+  first ``take`` (kept) examples of the split are sharded; otherwise the
+  whole split, reading only this process's part when the split's size is
+  known.
   """
   if not 0 <= process_index < process_count:
     raise ConfigError(
@@ -165,6 +290,9 @@ def _read(cfg, builder, split, process_index=0, process_count=1, take=None):
   keys = [k for k in ("image", "label") if k in ds.element_spec]
   ds = ds.map(lambda ex: {k: ex[k] for k in keys},
               num_parallel_calls=tf.data.AUTOTUNE)
+  if cfg.classes:
+    _check_classes(cfg, builder)
+    ds = ds.filter(_in_classes(cfg.classes))
   if take is not None:
     ds = ds.take(take)
   if process_count > 1 and not even:
@@ -172,9 +300,12 @@ def _read(cfg, builder, split, process_index=0, process_count=1, take=None):
   return ds
 
 
-def _cache_if_small(ds, cfg, builder):
+def _cache_if_small(ds, cfg, builder, split):
+  """Caches ``ds`` when it is small (a class subset: when its split is)."""
   shape = _raw_image_shape(cfg, builder)
   n = int(ds.cardinality())
+  if n < 0:  # Filtered: the split's size bounds it.
+    n = _split_size(builder, split) or -1
   if None not in shape and n >= 0 and n * math.prod(shape) <= CACHE_LIMIT_BYTES:
     ds = ds.cache()
   return ds
@@ -185,12 +316,48 @@ def _base_seed(seed, process_index):
   return tf.random.experimental.stateless_fold_in(base, process_index)
 
 
+def _to_model_dtype(value):
+  """Integer fields (labels, tokens) to int32; pixels, maps, masks float32."""
+  if value.dtype == tf.string:
+    return value
+  if value.dtype.is_integer and value.dtype != tf.uint8:
+    return tf.cast(value, tf.int32)
+  return tf.cast(value, tf.float32)
+
+
 def _to_model_dtypes(batch):
-  out = dict(batch)
-  out["image"] = tf.cast(batch["image"], tf.float32)
-  if "label" in batch:
-    out["label"] = tf.cast(batch["label"], tf.int32)
-  return out
+  return {k: _to_model_dtype(v) for k, v in batch.items()}
+
+
+def stream_seed(seed, stream):
+  """The seed of stream ``stream``: 0 (the main one) keeps ``seed``; the
+  unpaired stream (1) gets a seed derived from it by a stateless fold-in."""
+  if stream == 0:
+    return int(seed)
+  base = tf.constant([0, int(seed)], tf.int64)
+  folded = tf.random.experimental.stateless_fold_in(base, stream)
+  return int(folded.numpy()[-1]) & 0x7FFFFFFF
+
+
+def _renamed(example, prefix):
+  """The second stream's keys: ``image`` -> prefix, ``k`` -> prefix_k."""
+  return {(prefix if k == "image" else f"{prefix}_{k}"): v
+          for k, v in example.items()}
+
+
+def _zip_streams(first, second, prefix):
+  """One batch from a batch of each stream, the second's keys renamed."""
+  clash = sorted(set(first.element_spec)
+                 & set(_renamed(second.element_spec, prefix)))
+  if clash:
+    raise ConfigError(
+        f"The unpaired stream's keys {clash} (renamed with the prefix "
+        f"{prefix!r}) are the first stream's keys too; set another "
+        "data.unpaired.prefix.")
+  ds = tf.data.Dataset.zip((first, second))
+  ds = ds.map(lambda a, b: {**a, **_renamed(b, prefix)},
+              num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def _preprocess_fn(ops, base_seed, train):
@@ -206,7 +373,7 @@ def _batch_and_preprocess(ds, cfg, builder, local_batch, base_seed, *,
 
   Batches are numbered from ``first_batch`` (examples from ``first_batch *
   local_batch`` when the ops run per example) to derive the ops' stateless
-  seeds. ``pad_to``: pad the example stream with zero examples (mask 0) to
+  seeds. ``pad_to``: pad the example stream with zero examples (valid 0) to
   this many examples before batching.
   """
   ops = preprocess.parse_ops(cfg.preprocess)
@@ -228,8 +395,8 @@ def _batch_and_preprocess(ds, cfg, builder, local_batch, base_seed, *,
 
 
 def _pad(ds, total):
-  """Adds ``mask`` (1.0) and pads with zero examples (mask 0.0) to ``total``."""
-  ds = ds.map(lambda ex: {**ex, "mask": tf.constant(1.0)})
+  """Adds ``valid`` (1.0) and pads with zero examples (valid 0.0) to ``total``."""
+  ds = ds.map(lambda ex: {**ex, PADDING_KEY: tf.constant(1.0)})
   zeros = tf.nest.map_structure(
       lambda spec: tf.zeros(spec.shape, spec.dtype), ds.element_spec)
   padding = tf.data.Dataset.from_tensors(zeros).repeat()
@@ -255,21 +422,33 @@ def _local_batch_size(global_batch_size, process_count):
 # Public pipelines.
 
 
+def _train_stream(cfg, local_batch, seed, start_step, process_index,
+                  process_count):
+  """One stream's batches: a pure function of (cfg, seed, step, process)."""
+  builder = _builder(cfg)
+  ds = _read(cfg, builder, cfg.train_split, process_index, process_count)
+  ds = _cache_if_small(ds, cfg, builder, cfg.train_split)
+  if cfg.shuffle_buffer > 1:
+    ds = ds.shuffle(cfg.shuffle_buffer, seed=seed,
+                    reshuffle_each_iteration=True)
+  ds = ds.repeat().skip(start_step * local_batch)
+  return _batch_and_preprocess(
+      ds, cfg, builder, local_batch, _base_seed(seed, process_index),
+      first_batch=start_step, train=True)
+
+
 def train_dataset(data_cfg, global_batch_size, *, seed, start_step=0,
                   process_index=0, process_count=1):
   """The tf.data.Dataset behind ``train_iterator`` (same arguments)."""
   cfg = from_config(data_cfg)
   local_batch = _local_batch_size(global_batch_size, process_count)
-  builder = _builder(cfg)
-  ds = _read(cfg, builder, cfg.train_split, process_index, process_count)
-  ds = _cache_if_small(ds, cfg, builder)
-  if cfg.shuffle_buffer > 1:
-    ds = ds.shuffle(cfg.shuffle_buffer, seed=seed,
-                    reshuffle_each_iteration=True)
-  ds = ds.repeat().skip(start_step * local_batch)
-  ds = _batch_and_preprocess(
-      ds, cfg, builder, local_batch, _base_seed(seed, process_index),
-      first_batch=start_step, train=True)
+  shard = dict(start_step=start_step, process_index=process_index,
+               process_count=process_count)
+  ds = _train_stream(cfg, local_batch, seed, **shard)
+  if cfg.unpaired is not None:
+    other = _train_stream(cfg.unpaired.stream, local_batch,
+                          stream_seed(seed, 1), **shard)
+    ds = _zip_streams(ds, other, cfg.unpaired.prefix)
   return _options(ds)
 
 
@@ -292,12 +471,24 @@ def train_iterator(data_cfg, global_batch_size, *, seed, start_step=0,
       process_count=process_count).as_numpy_iterator()
 
 
+@functools.lru_cache(maxsize=64)
+def _count_in_classes(cfg, split):
+  """The number of examples of ``cfg.classes`` in ``split`` (labels only)."""
+  builder = _builder(cfg)
+  _check_classes(cfg, builder)
+  ds = builder.as_dataset(split=split, shuffle_files=False,
+                          decoders={"image": tfds.decode.SkipDecoding()})
+  ds = ds.filter(_in_classes(cfg.classes))
+  return int(ds.reduce(0, lambda n, _: n + 1))
+
+
 def num_eval_examples(data_cfg, split=None, num_examples=None):
   """The number of real examples evaluated on ``split`` (all processes)."""
   cfg = from_config(data_cfg)
   builder = _builder(cfg)
   split = split or cfg.eval_split
-  n = _split_size(builder, split)
+  n = (_count_in_classes(cfg, split) if cfg.classes
+       else _split_size(builder, split))
   if n is None:  # E.g. under tfds.testing.mock_data: count the records.
     n = int(builder.as_dataset(split=split).cardinality())
     if n < 0:
@@ -305,10 +496,33 @@ def num_eval_examples(data_cfg, split=None, num_examples=None):
   return n if num_examples is None else min(n, int(num_examples))
 
 
+def _check_padding_key(cfg):
+  if PADDING_KEY in preprocess.written_keys(cfg.preprocess):
+    raise ConfigError(
+        f"An op of data.preprocess writes {PADDING_KEY!r}, which eval "
+        "batches use for their padding weights; write the field under "
+        "another key (outkey=...) for evaluation, or only train with it.")
+
+
+def _unpaired_eval_stream(cfg, local_batch, process_index, process_count):
+  """The second stream at evaluation: its eval split, cycled, fixed seed."""
+  builder = _builder(cfg)
+  if num_eval_examples(cfg) == 0:
+    raise ConfigError(
+        f"The unpaired stream's eval split {cfg.eval_split!r} of "
+        f"{cfg.name!r} has no examples (classes {cfg.classes}); fix "
+        "data.unpaired.")
+  ds = _read(cfg, builder, cfg.eval_split, process_index, process_count)
+  base = _base_seed(stream_seed(EVAL_SEED, 1), process_index)
+  return _batch_and_preprocess(ds.repeat(), cfg, builder, local_batch, base,
+                               first_batch=0, train=False)
+
+
 def eval_dataset(data_cfg, split, global_batch_size, *, num_examples=None,
                  process_index=0, process_count=1):
   """The tf.data.Dataset behind ``eval_iterator`` (same arguments)."""
   cfg = from_config(data_cfg)
+  _check_padding_key(cfg)
   split = split or cfg.eval_split
   local_batch = _local_batch_size(global_batch_size, process_count)
   builder = _builder(cfg)
@@ -320,6 +534,10 @@ def eval_dataset(data_cfg, split, global_batch_size, *, num_examples=None,
   ds = _batch_and_preprocess(
       ds, cfg, builder, local_batch, _base_seed(EVAL_SEED, process_index),
       first_batch=0, train=False, pad_to=num_batches * local_batch)
+  if cfg.unpaired is not None:
+    other = _unpaired_eval_stream(cfg.unpaired.stream, local_batch,
+                                  process_index, process_count)
+    ds = _zip_streams(ds, other, cfg.unpaired.prefix)
   return _options(ds)
 
 
@@ -327,7 +545,7 @@ def eval_iterator(data_cfg, split, global_batch_size, *, num_examples=None,
                   process_index=0, process_count=1):
   """One pass over ``split`` (its first ``num_examples`` if given).
 
-  Batches are padded to full size: each carries ``mask`` float32 [local_B]
+  Batches are padded to full size: each carries ``valid`` float32 [local_B]
   (1 real, 0 padding), and every process yields the same number of batches.
   Training-only ops are skipped; random ops use a fixed seed, so every
   evaluation sees the same data. ``split=None`` means ``data.eval_split``.

@@ -8,23 +8,38 @@ them into ``Op`` objects; ``apply_ops`` runs them.
 Every op is a pure TensorFlow function of an example dict and a stateless
 seed (int32/int64 tensor of shape [2]): it works eagerly and inside tf.data,
 on a batch (``image`` [B,H,W,C]) and on a single example ([H,W,C]), and the
-same seed gives the same result. Only ``image`` is changed; other keys pass
-through. Images enter as uint8 in [0,255].
+same seed gives the same result. Images enter as uint8 in [0,255].
+
+Named keys (big_vision's ``inkey`` / ``outkey``). An op reads the field
+``inkey`` and writes the field ``outkey``; both default to ``'image'``, and
+``outkey`` defaults to ``inkey``: ``"canny(sigma=1.0, outkey='control')"``
+writes the edges of ``image`` to ``control``, ``"scale_pm1(inkey='target')"``
+rescales ``target`` in place. Other keys pass through. A tuple of keys
+applies the op to each with the same seed, so random ops stay aligned:
+``"flip_lr(inkey=('image', 'target'))"`` flips both or neither.
 
 At most one *value* op (``scale_01``, ``scale_pm1``, ``dequantize``,
-``binarize_dynamic``, ``binarize_static``) may appear, since each maps the
-[0,255] pixels to the model's range; ``resize`` and ``flip_lr`` go anywhere.
+``binarize_dynamic``, ``binarize_static``) may write each key, since each
+maps the [0,255] pixels to the model's range; the other ops go anywhere.
 Without a value op the model sees float32 pixels in [0,255].
 Ops with ``train_only=True`` (augmentations such as ``flip_lr``) are skipped
 at evaluation (``apply_ops(..., train=False)``).
+
+Derived fields (``genjax.data.transforms``: greyscale, blur, low-resolution
+copies, Canny edges, skeletons, distance transforms; ``genjax.data.masks``:
+inpainting masks) are ops too; docs/data.md lists them all.
 """
 import ast
 import dataclasses
 import inspect
 from typing import Any, Callable, Optional, Tuple
 
+from genjax.data import masks
+from genjax.data import transforms
 from genjax.data._tf import tf
 from genjax.errors import ConfigError, unknown_name
+
+DEFAULT_KEY = "image"
 
 
 def _pixels(image):
@@ -104,6 +119,43 @@ def _resize_shape(shape, h, w=None):
   return (h, w or h) + tuple(shape[-1:])
 
 
+def _channels_shape(shape, channels=1):
+  return tuple(shape[:-1]) + (channels,)
+
+
+def _one_channel_shape(shape, *args):
+  del args
+  return tuple(shape[:-1]) + (1,)
+
+
+def _downsample_shape(shape, factor, upsample=None):
+  if upsample is not None:
+    return tuple(shape)
+  low = tuple(None if d is None else d // factor for d in shape[-3:-1])
+  return low + tuple(shape[-1:])
+
+
+def _problem_if_not_number(name, value, low, high, *, open_low=False):
+  """A problem message unless ``low <= value <= high`` (``low < value``)."""
+  number = isinstance(value, (int, float)) and not isinstance(value, bool)
+  if number and (value > low if open_low else value >= low) and value <= high:
+    return None
+  bracket = "(" if open_low else "["
+  return f"{name} must be a number in {bracket}{low},{high}] (got {value!r})"
+
+
+def _first_problem(*problems):
+  return next((p for p in problems if p), None)
+
+
+def _problem_if_unordered(low_name, low, high_name, high):
+  """A problem message if both are numbers and ``low > high``."""
+  numbers = all(isinstance(v, (int, float)) for v in (low, high))
+  if numbers and low > high:
+    return f"need {low_name} <= {high_name} (got {low!r} > {high!r})"
+  return None
+
+
 def _check_resize(h, w=None):
   for v in (h, w or h):
     if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -111,9 +163,60 @@ def _check_resize(h, w=None):
   return None
 
 
-def _check_threshold(threshold=0.5):
-  if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-    return f"threshold must be a number in [0,1] (got {threshold!r})"
+def _check_threshold(threshold=0.5, normalize=False):
+  return _first_problem(
+      _problem_if_not_number("threshold", threshold, 0, 1),
+      None if isinstance(normalize, bool) else
+      f"normalize must be True or False (got {normalize!r})")
+
+
+def _check_channels(channels=1):
+  if channels not in (1, 3) or isinstance(channels, bool):
+    return f"channels must be 1 or 3 (got {channels!r})"
+  return None
+
+
+def _check_blur(sigma, truncate=4.0):
+  return _first_problem(
+      _problem_if_not_number("sigma", sigma, 0, 1e3, open_low=True),
+      _problem_if_not_number("truncate", truncate, 0, 1e3, open_low=True))
+
+
+def _check_downsample(factor, upsample=None):
+  if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1:
+    return f"factor must be a positive integer (got {factor!r})"
+  if upsample not in transforms.UPSAMPLE_METHODS:
+    return (f"upsample must be one of {transforms.UPSAMPLE_METHODS} (got "
+            f"{upsample!r})")
+  return None
+
+
+def _check_canny(sigma=1.0, low=0.1, high=0.2):
+  return _first_problem(
+      _check_blur(sigma),
+      _problem_if_not_number("low", low, 0, 1e3),
+      _problem_if_not_number("high", high, 0, 1e3),
+      _problem_if_unordered("low", low, "high", high))
+
+
+def _check_probability(p=0.5):
+  return _problem_if_not_number("p", p, 0, 1)
+
+
+def _check_box(min_size=0.25, max_size=0.5):
+  return _first_problem(
+      _problem_if_not_number("min_size", min_size, 0, 1, open_low=True),
+      _problem_if_not_number("max_size", max_size, 0, 1, open_low=True),
+      _problem_if_unordered("min_size", min_size, "max_size", max_size))
+
+
+def _check_size(size=0.5):
+  return _problem_if_not_number("size", size, 0, 1, open_low=True)
+
+
+def _check_side(side="left"):
+  if side not in masks.HALF_SIDES:
+    return f"side must be one of {masks.HALF_SIDES} (got {side!r})"
   return None
 
 
@@ -128,6 +231,11 @@ class OpDef:
   check: Optional[Callable[..., Optional[str]]] = None  # Argument problems.
 
 
+def _map_op(fn, check, random=False):
+  """A derived field of one channel (edges, skeleton, distances, masks)."""
+  return OpDef(fn, random=random, shape=_one_channel_shape, check=check)
+
+
 # Name -> definition: the complete list of preprocessing ops.
 OPS = {
     "scale_01": OpDef(scale_01, sets_values=True),
@@ -138,16 +246,34 @@ OPS = {
                              check=_check_threshold),
     "resize": OpDef(resize, shape=_resize_shape, check=_check_resize),
     "flip_lr": OpDef(flip_lr, random=True, train_only=True),
+    # Derived fields (genjax.data.transforms).
+    "greyscale": OpDef(transforms.greyscale, shape=_channels_shape,
+                       check=_check_channels),
+    "gaussian_blur": OpDef(transforms.gaussian_blur, check=_check_blur),
+    "downsample": OpDef(transforms.downsample, shape=_downsample_shape,
+                        check=_check_downsample),
+    "canny": _map_op(transforms.canny, _check_canny),
+    "skeleton": _map_op(transforms.skeleton, _check_threshold),
+    "distance_transform": _map_op(transforms.distance_transform,
+                                  _check_threshold),
+    # Inpainting masks (genjax.data.masks).
+    "random_pixel_mask": _map_op(masks.random_pixel_mask, _check_probability,
+                                 random=True),
+    "random_box_mask": _map_op(masks.random_box_mask, _check_box, random=True),
+    "centre_box_mask": _map_op(masks.centre_box_mask, _check_size),
+    "half_mask": _map_op(masks.half_mask, _check_side, random=True),
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class Op:
-  """One parsed op: its name, definition and (bound) arguments."""
+  """One parsed op: its name, definition, (bound) arguments and keys."""
   name: str
   args: Tuple
   definition: OpDef
   spec: str  # As written in the config.
+  inkeys: Tuple[str, ...] = (DEFAULT_KEY,)
+  outkeys: Tuple[str, ...] = (DEFAULT_KEY,)
 
   @property
   def train_only(self):
@@ -158,10 +284,28 @@ class Op:
       return tuple(shape)
     return tuple(self.definition.shape(tuple(shape), *self.args))
 
+  def _missing(self, key, present):
+    return ConfigError(
+        f"The preprocessing op {self.spec!r} reads the key {key!r}, but the "
+        f"example has only {', '.join(sorted(present))}; write {key!r} with "
+        "an earlier op's outkey, or fix the inkey.")
+
+  def output_shapes(self, shapes):
+    """The fields' shapes (a dict key -> [H,W,C]) after this op."""
+    out = dict(shapes)
+    for inkey, outkey in zip(self.inkeys, self.outkeys):
+      if inkey not in shapes:
+        raise self._missing(inkey, shapes)
+      out[outkey] = self.output_shape(shapes[inkey])
+    return out
+
   def __call__(self, example, seed):
-    """The example dict with its image transformed."""
+    """The example dict with ``outkeys`` set from ``inkeys`` (same seed)."""
     out = dict(example)
-    out["image"] = self.definition.fn(example["image"], seed, *self.args)
+    for inkey, outkey in zip(self.inkeys, self.outkeys):
+      if inkey not in example:
+        raise self._missing(inkey, example)
+      out[outkey] = self.definition.fn(example[inkey], seed, *self.args)
     return out
 
 
@@ -175,33 +319,55 @@ def _literal(node, spec):
         "'resize(32)' or 'binarize_static(threshold=0.5)'.") from None
 
 
-def parse_op(spec):
-  """One spec string (``"name"`` or ``"name(arg, key=value)"``) -> ``Op``."""
-  if isinstance(spec, Op):
-    return spec
+def _parse_call(spec):
+  """``"name(arg, key=value)"`` -> (name, args, kwargs)."""
   try:
     node = ast.parse(str(spec).strip(), mode="eval").body
   except SyntaxError:
     node = None
   if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-    name = node.func.id
     args = [_literal(a, spec) for a in node.args]
     kwargs = {k.arg: _literal(k.value, spec) for k in node.keywords}
-  elif isinstance(node, ast.Name):
-    name, args, kwargs = node.id, [], {}
-  else:
+    return node.func.id, args, kwargs
+  if isinstance(node, ast.Name):
+    return node.id, [], {}
+  raise ConfigError(
+      f"Cannot parse the preprocessing op {spec!r}: write 'name' or "
+      "'name(arg, ...)', e.g. 'scale_pm1' or 'resize(32, 32)'.")
+
+
+def _as_keys(value, spec, which):
+  """A key or a tuple/list of keys -> a tuple of non-empty strings."""
+  keys = (value,) if isinstance(value, str) else value
+  if (not isinstance(keys, (tuple, list)) or not keys
+      or not all(isinstance(k, str) and k for k in keys)):
     raise ConfigError(
-        f"Cannot parse the preprocessing op {spec!r}: write 'name' or "
-        "'name(arg, ...)', e.g. 'scale_pm1' or 'resize(32, 32)'.")
-  if name not in OPS:
-    raise unknown_name("preprocessing op", name, OPS)
-  definition = OPS[name]
+        f"Preprocessing op {spec!r}: {which} must be a key or a tuple of "
+        f"keys, e.g. {which}='control' or {which}=('image', 'target'); got "
+        f"{value!r}.")
+  return tuple(keys)
+
+
+def _op_keys(kwargs, spec):
+  """Pops ``inkey`` / ``outkey`` (default 'image'; outkey defaults to inkey)."""
+  inkeys = _as_keys(kwargs.pop("inkey", DEFAULT_KEY), spec, "inkey")
+  outkeys = _as_keys(kwargs.pop("outkey", inkeys), spec, "outkey")
+  if len(outkeys) != len(inkeys) or len(set(outkeys)) != len(outkeys):
+    raise ConfigError(
+        f"Preprocessing op {spec!r}: outkey must name one distinct key per "
+        f"inkey (got inkey={inkeys}, outkey={outkeys}).")
+  return inkeys, outkeys
+
+
+def _bind(name, definition, args, kwargs, spec):
+  """The op's arguments after (image, seed), defaults applied and checked."""
   try:
     bound = inspect.signature(definition.fn).bind(None, None, *args, **kwargs)
   except TypeError as e:
     raise ConfigError(
         f"Bad arguments for the preprocessing op {spec!r}: {e}. Its signature "
-        f"is {name}{_public_signature(definition.fn)}.") from None
+        f"is {name}{_public_signature(definition.fn)} (plus inkey=, "
+        "outkey=).") from None
   bound.apply_defaults()
   args = tuple(bound.args[2:])
   problem = definition.check and definition.check(*args)
@@ -209,7 +375,19 @@ def parse_op(spec):
     raise ConfigError(
         f"Bad arguments for the preprocessing op {spec!r}: {problem}; fix it "
         "in data.preprocess.")
-  return Op(name, args, definition, str(spec).strip())
+  return args
+
+
+def parse_op(spec):
+  """One spec string (``"name"`` or ``"name(arg, key=value)"``) -> ``Op``."""
+  if isinstance(spec, Op):
+    return spec
+  name, args, kwargs = _parse_call(spec)
+  if name not in OPS:
+    raise unknown_name("preprocessing op", name, OPS)
+  inkeys, outkeys = _op_keys(kwargs, spec)
+  args = _bind(name, OPS[name], args, kwargs, spec)
+  return Op(name, args, OPS[name], str(spec).strip(), inkeys, outkeys)
 
 
 def _public_signature(fn):
@@ -217,30 +395,50 @@ def _public_signature(fn):
   return str(inspect.Signature(params))
 
 
+def _check_value_ops(ops):
+  """At most one value op writes each key."""
+  writers = {}
+  for op in ops:
+    if op.definition.sets_values:
+      for key in op.outkeys:
+        writers.setdefault(key, []).append(op.spec)
+  for key, specs in writers.items():
+    if len(specs) > 1:
+      raise ConfigError(
+          f"The preprocessing ops {specs} each map [0,255] pixels to the "
+          f"model's range, so only one of them may write {key!r}; keep one "
+          "in data.preprocess.")
+
+
 def parse_ops(specs):
   """A list of spec strings (or one string joined with '|') -> list of ``Op``.
 
-  Raises ConfigError for an unknown op, bad arguments, or more than one
-  value op.
+  Raises ConfigError for an unknown op, bad arguments or keys, or more than
+  one value op writing a key.
   """
   if isinstance(specs, str):
     specs = [s for s in specs.split("|") if s.strip()]
   ops = [parse_op(s) for s in specs or ()]
-  value_ops = [op.spec for op in ops if op.definition.sets_values]
-  if len(value_ops) > 1:
-    raise ConfigError(
-        f"The preprocessing ops {value_ops} each map [0,255] pixels to the "
-        "model's range, so only one of them may appear; keep one in "
-        "data.preprocess.")
+  _check_value_ops(ops)
   return ops
 
 
-def output_shape(ops, input_shape):
-  """The image shape [H,W,C] after ``ops`` (spec strings or ``Op``s)."""
-  shape = tuple(input_shape)
+def written_keys(ops):
+  """The keys that ``ops`` write, in order of first writing."""
+  return tuple(dict.fromkeys(k for op in parse_ops(ops) for k in op.outkeys))
+
+
+def output_shapes(ops, input_shapes):
+  """Every field's shape after ``ops``, from ``{key: [H,W,C]}`` of the input."""
+  shapes = dict(input_shapes)
   for op in parse_ops(ops):
-    shape = op.output_shape(shape)
-  return shape
+    shapes = op.output_shapes(shapes)
+  return shapes
+
+
+def output_shape(ops, input_shape, key=DEFAULT_KEY):
+  """The shape [H,W,C] of ``key`` after ``ops`` from the image's shape."""
+  return output_shapes(ops, {DEFAULT_KEY: tuple(input_shape)})[key]
 
 
 def apply_ops(ops, example, seed, *, train=True):

@@ -148,8 +148,12 @@ def _value_metrics(spec, fake, ref, cfg, cond):
 class SampleEvaluator:
   """Draws samples from a family and computes the named sample metrics."""
 
-  def __init__(self, family, config, mesh, image_shape, specs: List[Spec]):
+  def __init__(self, family, config, mesh, image_shape, specs: List[Spec],
+               frozen=None):
+    """``family.sample`` takes ``frozen`` last when ``frozen`` is given (the
+    trainer's dependencies' bundles); otherwise (state, rng, num, cond)."""
     self.family, self.config, self.mesh = family, config, mesh
+    self.frozen = frozen
     self.specs = list(specs)
     check_specs(self.specs, family, image_shape)
     self.nets = {s.net: load_feature_net(s.net) for s in self.specs}
@@ -183,18 +187,37 @@ class SampleEvaluator:
     from tqdm import tqdm
     bar = tqdm(total=num_samples, desc=desc, unit="img", leave=False,
                mininterval=2, disable=jax.process_index() != 0)
+    fields = self.eval_fields(num_samples)
     for i, start in enumerate(range(0, num_samples, bs)):
       take = min(bs, num_samples - start)
-      cond = None
+      cond = next(fields)
       if k is not None:
-        cond = jnp.asarray(np.arange(start, start + bs) % k, jnp.int32)
-      images = self._sample(state, jax.random.fold_in(key, i), bs, cond)
+        cond["label"] = jnp.asarray(np.arange(start, start + bs) % k, jnp.int32)
+      cond = cond or None
+      args = () if self.frozen is None else (self.frozen,)
+      images = self._sample(state, jax.random.fold_in(key, i), bs, cond, *args)
       for n, ext in self.extractors.items():
         out = ext(images, where=f"samples of the {self.family.family}/{self.family.model} model")
         accs[n].add({a: v[:take] for a, v in out.items()})
       bar.update(take)
     bar.close()
     return {n: a.result() for n, a in accs.items()}, labels
+
+  def eval_fields(self, num_samples):
+    """Batches of the family's ``cond_keys`` fields from the eval split (in
+    order, cycled past its end): what conditional samples are drawn for."""
+    keys = tuple(getattr(self.family, "cond_keys", ()))
+    bs = self.config.eval.sample_batch_size
+    if not keys:
+      while True:
+        yield {}
+    while True:
+      for local in data_lib.eval_iterator(
+          self.config.data, self.config.data.eval_split, bs,
+          num_examples=num_samples, process_index=jax.process_index(),
+          process_count=jax.process_count()):
+        batch = shard_lib.to_global(local, self.mesh)
+        yield {key: batch[key] for key in keys}
 
   def __call__(self, state, num_samples, step=None):
     if not self.specs:

@@ -55,9 +55,11 @@ def default_dir():
 
 
 def reference_ops(preprocess):
-  """The config's shape ops followed by ``scale_01``: real 8-bit data in [0,1]."""
+  """The config's shape ops on ``image`` followed by ``scale_01``: real 8-bit
+  data in [0,1] (ops deriving other fields are left out)."""
   keep = [op.spec for op in pp.parse_ops(preprocess)
-          if op.definition.shape is not None and not op.definition.train_only]
+          if op.definition.shape is not None and not op.definition.train_only
+          and "image" in op.outkeys]
   return tuple(keep) + ("scale_01",)
 
 
@@ -106,7 +108,8 @@ def compute(net, data_cfg, split, num_examples, batch_size, mesh,
             extractor=None, progress=True):
   """Features of the real ``split`` (its first ``num_examples``; 0 = all)."""
   cfg = data_lib.from_config(data_cfg)
-  cfg = dataclasses.replace(cfg, preprocess=reference_ops(cfg.preprocess))
+  cfg = dataclasses.replace(cfg, preprocess=reference_ops(cfg.preprocess),
+                            unpaired=None)
   extractor = extractor or Extractor(net, mesh)
   num = num_examples or None
   total = data_lib.num_eval_examples(cfg, split, num)
@@ -121,8 +124,8 @@ def compute(net, data_cfg, split, num_examples, batch_size, mesh,
   for local in it:
     batch = shard_lib.to_global(local, mesh)
     out = extractor(batch["image"], where=f"reference data {cfg.name}/{split}")
-    acc.add(out, jax.device_get(batch["mask"]))
-    bar.update(int(np.sum(local["mask"])))
+    acc.add(out, jax.device_get(batch["valid"]))
+    bar.update(int(np.sum(local["valid"])))
   bar.close()
   feats = acc.result()
   mean, cov = metrics.mean_cov(feats.features)

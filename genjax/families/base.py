@@ -5,21 +5,35 @@
     state, metrics = family.train_step(state, batch)        # the loop jits it
     values = family.eval_metrics[name](state, batch, rng)    # per-example [B]
     images = family.sample(state, rng, num, cond=None)       # [num,H,W,C] in [0,1]
-                                     # cond: int32 [num] labels when num_classes is set
+                                     # cond: None or a dict of fields, [num, ...] each:
+                                     # "label" int32 when num_classes is set, and
+                                     # the eval-batch fields of family.cond_keys
     grids = family.image_grids(state, batch, rng)            # name -> [R,C,H,W,C] in [0,1]
     family.init_on_data    # True: a fresh run calls init(rng, first training
                            # batch) in place of init(rng, example batch)
 
+Models built on trained models (docs/architecture.md, "Dependencies"):
+
+    bundle = {"trained": family.trained(state, use_ema), "deps": {name: bundle}}
+    out = family.exports[name](bundle, *args)   # pure functions a consumer calls
+    family.deps            # names of config.deps this family's functions use;
+                           # when non-empty, init, train_step, every eval
+                           # metric, sample and image_grids take one more
+                           # (last) argument: frozen = {name: bundle}
+
 Batches are dicts of global ``jax.Array``s: ``image`` float32 [B,H,W,C] (as
 the data pipeline's preprocessing left it), ``label`` int32 [B], and for
-evaluation ``mask`` float32 [B] (0 for padding). Evaluation metrics return
+evaluation ``valid`` float32 [B] (0 for padding; any other field, e.g. an
+inpainting ``mask``, as the pipeline wrote it: docs/data.md). Evaluation metrics return
 one value per example; the loop takes the masked mean over the split. The
 rng passed to evaluation is fixed, so an evaluation is reproducible.
 """
 import dataclasses
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Tuple
 
 import jax.numpy as jnp
+
+from genjax.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,13 +58,69 @@ class Family:
   # its state instead. Shapes never depend on the batch, so restoring still
   # traces ``init`` with the example batch.
   init_on_data: bool = False
+  # What a trained run of this family offers consumers: name -> pure function
+  # f(bundle, *args) (e.g. autoencoder 'encode'/'decode', diffusion 'denoise',
+  # autoregressive 'log_prob', GAN 'generate', classifiers 'logits').
+  exports: Mapping[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
+  # (state, use_ema) -> the parameters (and model state) the exports read:
+  # ``bundle["trained"]``. Optimiser state is never part of it.
+  trained: Callable[..., Any] = None
+  # The config.deps names whose bundles this family's functions take as
+  # their last argument ``frozen`` (a jit argument, never in the state).
+  deps: Tuple[str, ...] = ()
+  # False: a model with nothing of its own to train, made of frozen runs
+  # (e.g. classifier guidance joining a denoiser and a classifier): eval and
+  # sample start it in a fresh workdir; train refuses it.
+  trains: bool = True
+  # Fields of an example (a ``control`` map, a low-resolution copy, a
+  # ``mask``...) that ``sample`` takes in ``cond``: sample metrics, grids and
+  # --mode sample draw them from the eval split.
+  cond_keys: Tuple[str, ...] = ()
+
+  def __post_init__(self):
+    if self.trained is None:
+      object.__setattr__(self, "trained", trained_params)
+
+
+def trained_params(state, use_ema=True):
+  """``bundle["trained"]`` of a TrainState family: the parameters evaluation
+  uses (EMA when kept and asked for) and the model state (e.g. batch_stats)."""
+  params = (state.ema_params if use_ema and state.ema_params is not None
+            else state.params)
+  return {"params": params, "model_state": state.model_state}
+
+
+def bundle_of(family, state, use_ema=True, deps_bundles=None):
+  """The bundle a consumer's ``frozen`` holds for a trained run of ``family``."""
+  return {"trained": family.trained(state, use_ema), "deps": dict(deps_bundles or {})}
+
+
+def require_dependency(deps, name, family, model, user):
+  """``deps[name]``, checked to be a trained ``family``/``model`` run (model
+  None: any model of the family); a ConfigError that says what to set
+  otherwise (``user``: who needs it)."""
+  deps = deps or {}
+  if name not in deps:
+    raise ConfigError(
+        f"{user} builds on a trained {family}/{model} run named {name!r}: set "
+        f"config.deps.{name} = genjax.config.dependency(workdir=...) in the "
+        f"experiment and pass --config.deps.{name}.workdir=<its workdir>.")
+  dep = deps[name]
+  if dep.family.family != family or model not in (None, dep.family.model):
+    raise ConfigError(
+        f"config.deps.{name}.workdir={dep.workdir} holds a {dep.family.family}/"
+        f"{dep.family.model} run; {user} needs a {family}/{model or '*'} run there.")
+  return dep
 
 
 def sample_labels(num, num_classes, cond=None):
-  """Labels of a conditional ``sample``: ``cond`` if given, else class-balanced
-  (0, 1, ..., K-1, 0, 1, ...); None for an unconditional family (K falsy)."""
+  """Labels of a conditional ``sample``: ``cond["label"]`` (or ``cond`` itself,
+  an int array) if given, else class-balanced (0, 1, ..., K-1, 0, 1, ...);
+  None for an unconditional family (K falsy)."""
   if not num_classes:
     return None
+  if isinstance(cond, Mapping):
+    cond = cond.get("label")
   if cond is None:
     return jnp.arange(num, dtype=jnp.int32) % num_classes
   return jnp.asarray(cond, jnp.int32)

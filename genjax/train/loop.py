@@ -23,11 +23,11 @@ from genjax import config as config_lib
 from genjax import data as data_lib
 from genjax import registry
 from genjax.errors import ConfigError, TrainingDiverged, WorkdirError
-from genjax.families.base import example_batch
+from genjax.families.base import cycle_to, example_batch
 from genjax.eval import evaluators
 from genjax.train import checkpoint as ckpt_lib
 from genjax.train import images as images_lib
-from genjax.train import restore
+from genjax.train import deps as deps_lib
 from genjax.core import sharding as shard_lib
 from genjax.train import workdir as workdir_lib
 from genjax.train.writer import MetricWriter, read_jsonl
@@ -36,13 +36,21 @@ log = logging.getLogger("genjax")
 GRID_BATCH = 32  # test images shown in reconstruction / interpolation grids
 
 
-def resolve(config):
+def resolve(config, deps=None):
   """Start-up checks that need no workdir: config, family, data, shapes.
 
+  ``deps``: the resolved ``config.deps`` (``genjax.train.deps.resolve``).
   Returns ``(family, image_shape)``.
   """
   config_lib.validate(config)
-  family = registry.make_family(config, runs=restore.load_run)
+  family = registry.make_family(config, deps=deps)
+  unused = sorted(set(deps or {}) - set(family.deps))
+  if unused:
+    raise ConfigError(
+        f"config.deps names {', '.join(unused)}, but the {family.family}/"
+        f"{family.model} model uses "
+        f"{', '.join(family.deps) if family.deps else 'no other run'}. Remove "
+        "the entry, or pick the model that builds on it.")
   evaluators.split_names(list(config.train.eval_metrics) +
                          list(config.eval.metrics), family, config.data.name)
   shape = tuple(data_lib.image_shape(config.data))
@@ -58,35 +66,65 @@ def resolve(config):
 
 
 class _Run:
-  """What every mode sets up: checked config, family, mesh, abstract state."""
+  """What every mode sets up: checked config, dependencies, family, mesh.
+
+  ``self.fam`` is the family with ``frozen`` (the dependencies' bundles, a
+  jit argument) as every function's last argument.
+  """
 
   def __init__(self, config, workdir, mode):
     self.config = config
-    self.family, self.image_shape = resolve(config)
+    config_lib.validate(config)
     self.mesh = shard_lib.make_mesh()
+    stored = deps_lib.stored_config(workdir)
+    self.deps, self.frozen = deps_lib.resolve(config, self.mesh,
+                                              pins=stored.get("deps") or {})
+    self.init_source = deps_lib.init_source(config, stored, workdir,
+                                            self.mesh, mode)
+    self.family, self.image_shape = resolve(config, self.deps)
+    self.fam = deps_lib.frozen_last(self.family)
     shard_lib.check_batch_size(config.train.batch_size, self.mesh)
     shard_lib.check_batch_size(config.eval.batch_size, self.mesh,
                                "config.eval.batch_size")
-    self.workdir = workdir_lib.prepare(workdir, config, mode)
+    if mode == "train" and not self.family.trains:
+      raise ConfigError(
+          f"The {self.family.family}/{self.family.model} model has nothing to "
+          f"train: it joins the trained runs of config.deps "
+          f"({', '.join(self.family.deps)}). Run it with --mode eval or "
+          "--mode sample (a new --workdir records which runs it used).")
+    self.base_rng = jax.random.PRNGKey(config.train.seed)
+    self.example = example_batch(self.image_shape)
+    # Tracing init checks what only parameter shapes can (trainable groups
+    # that match nothing, an init_from copy that does not fit) before the
+    # workdir is touched.
+    self.shapes = jax.eval_shape(self.fam.init, self.base_rng, self.example,
+                                 self.frozen)
+    deps_lib.check_copy(self.family, self.shapes, self.init_source,
+                        config.init_from)
+    self.workdir = workdir_lib.prepare(workdir, config, mode,
+                                       record=mode == "train" or not self.family.trains)
     workdir_lib.log_command(self.workdir, mode)
     self.rep = shard_lib.replicated(self.mesh)
     self.batch_sh = shard_lib.batch_sharding(self.mesh)
-    self.base_rng = jax.random.PRNGKey(config.train.seed)
-    self.example = example_batch(self.image_shape)
     self.writer = MetricWriter(self.workdir)
     self.ckpt = ckpt_lib.Checkpointer(self.workdir,
                                       keep=config.train.keep_checkpoints)
 
   def abstract_state(self):
-    shapes = jax.eval_shape(self.family.init, self.base_rng, self.example)
-    return shard_lib.replicate_abstract(shapes, self.mesh)
+    return shard_lib.replicate_abstract(self.shapes, self.mesh)
 
   def fresh_state(self, batch=None):
-    """``family.init`` on the example batch, or on ``batch`` (data-dependent init)."""
-    init = jax.jit(self.family.init, out_shardings=self.rep)
-    return init(self.base_rng, self.example if batch is None else batch)
+    """``family.init`` on the example batch, or on ``batch`` (data-dependent
+    init); then ``config.init_from``'s parameters copied in."""
+    init = jax.jit(self.fam.init, out_shardings=self.rep)
+    state = init(self.base_rng, self.example if batch is None else batch,
+                 self.frozen)
+    return deps_lib.init_from(self.family, state, self.init_source,
+                              self.config.init_from)
 
   def restore_latest(self):
+    if not self.family.trains:   # nothing of its own: a fresh (empty) state
+      return self.fresh_state(), 0
     step = self.ckpt.latest_step()
     if step is None:
       raise WorkdirError(f"{self.workdir} has no checkpoint yet; train first "
@@ -107,13 +145,14 @@ class _Run:
     rng = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), step)
     paths = []
     if self.family.sample is not None:   # e.g. a classifier has no samples
-      out = self.sample_fn(state, rng, cfg.num)
+      out = self.sample_fn(state, rng, cfg.num, self.picture_cond(cfg.num),
+                           self.frozen)
     if self.family.sample is not None and jax.process_index() == 0:
       paths.append(images_lib.save_grid(
           np.asarray(jax.device_get(out)),
           os.path.join(self.workdir, "samples", f"{name}.png")))
     if self.family.image_grids is not None:
-      grids = self.grids_fn(state, self.grid_batch, rng)
+      grids = self.grids_fn(state, self.grid_batch, rng, self.frozen)
       if jax.process_index() == 0:
         for key, grid in jax.device_get(grids).items():
           paths.append(images_lib.save_grid(
@@ -121,25 +160,31 @@ class _Run:
               os.path.join(self.workdir, "samples", f"{key}_{name}.png")))
     return paths
 
+  def picture_cond(self, num):
+    """The ``cond`` of pictured samples: the family's ``cond_keys`` fields of
+    the grid's eval images (cycled to ``num``); None when it has none."""
+    if not self.family.cond_keys:
+      return None
+    return {k: cycle_to(self.grid_batch[k], num) for k in self.family.cond_keys}
+
   @functools.cached_property
   def sample_fn(self):
-    return jax.jit(self.family.sample, static_argnums=2,
-                   out_shardings=self.rep)
+    return jax.jit(self.fam.sample, static_argnums=2, out_shardings=self.rep)
 
   @functools.cached_property
   def grids_fn(self):
-    return jax.jit(self.family.image_grids, out_shardings=self.rep)
+    return jax.jit(self.fam.image_grids, out_shardings=self.rep)
 
   @functools.lru_cache(maxsize=None)
   def _eval_fn(self, names):
     """Jitted masked sums of the named per-example metrics (compiled once per run)."""
-    fns = {n: self.family.eval_metrics[n] for n in names}
+    fns = {n: self.fam.eval_metrics[n] for n in names}
 
-    def sums(state, batch, rng):
-      mask = batch["mask"]
+    def sums(state, batch, rng, frozen):
+      mask = batch["valid"]
       out = {"count": jnp.sum(mask)}
       for n, f in fns.items():
-        v = f(state, batch, rng).astype(jnp.float32)
+        v = f(state, batch, rng, frozen).astype(jnp.float32)
         out[n] = jnp.sum(v * mask)
         out[n + "/sq"] = jnp.sum(jnp.square(v) * mask)
       return out
@@ -150,8 +195,8 @@ class _Run:
   def sample_evaluator(self, names):
     """The sample metrics among ``names`` (their nets loaded and checked)."""
     _, specs = evaluators.split_names(names, self.family, self.config.data.name)
-    return evaluators.SampleEvaluator(self.family, self.config, self.mesh,
-                                      self.image_shape, specs)
+    return evaluators.SampleEvaluator(self.fam, self.config, self.mesh,
+                                      self.image_shape, specs, self.frozen)
 
   def evaluate(self, state, names, num_examples, step, num_samples):
     """Per-example metrics over the eval split, then sample metrics."""
@@ -183,7 +228,8 @@ class _Run:
                disable=jax.process_index() != 0, leave=False, mininterval=2)
     for i, local in enumerate(batches):
       batch = shard_lib.to_global(local, self.mesh)
-      got = jax.device_get(fn(state, batch, jax.random.fold_in(key, i)))
+      got = jax.device_get(fn(state, batch, jax.random.fold_in(key, i),
+                              self.frozen))
       total = got if total is None else {k: total[k] + got[k] for k in total}
       bar.update(int(got["count"]))
     bar.close()
@@ -207,18 +253,22 @@ def _all_finite(tree):
 
 
 def jit_train_step(family, mesh):
-  """The family's step under one global jit: batch sharded, state replicated and donated.
+  """The step of ``family`` (``frozen`` last: ``deps.frozen_last``) under one
+  global jit: batch sharded, state replicated and donated, the frozen
+  dependencies' bundles a replicated argument that is not donated (so the
+  compiled program does not grow with them).
 
   The step also reports whether the new state is finite, so the loop never
-  checkpoints a NaN state.
+  checkpoints a NaN state (the frozen bundles are not the step's to check).
   """
 
-  def guarded_step(state, batch):
-    state, metrics = family.train_step(state, batch)
+  def guarded_step(state, batch, frozen):
+    state, metrics = family.train_step(state, batch, frozen)
     return state, dict(metrics, state_finite=_all_finite(state))
 
   rep = shard_lib.replicated(mesh)
-  return jax.jit(guarded_step, in_shardings=(rep, shard_lib.batch_sharding(mesh)),
+  return jax.jit(guarded_step,
+                 in_shardings=(rep, shard_lib.batch_sharding(mesh), rep),
                  out_shardings=(rep, rep), donate_argnums=0)
 
 
@@ -279,7 +329,7 @@ def train(config, workdir):
   if sync is None:
     sync = jax.default_backend() == "cpu" and jax.device_count() > 1
 
-  step_fn = jit_train_step(run.family, run.mesh)
+  step_fn = jit_train_step(run.fam, run.mesh)
   batches = data_lib.train_iterator(
       config.data, batch_size, seed=cfg.seed, start_step=start,
       process_index=jax.process_index(), process_count=jax.process_count())
@@ -324,11 +374,11 @@ def train(config, workdir):
           state = run.fresh_state(batch)
         if compiled is None:
           t0 = time.perf_counter()
-          compiled = step_fn.lower(state, batch).compile()
+          compiled = step_fn.lower(state, batch, run.frozen).compile()
           compile_s = time.perf_counter() - t0
           log.info("train step compiled in %.1fs", compile_s)
           t_log = time.perf_counter()
-        state, metrics = compiled(state, batch)
+        state, metrics = compiled(state, batch, run.frozen)
         if sync:
           jax.block_until_ready(metrics)
         if pending is not None:

@@ -34,13 +34,15 @@ def _check_writable(workdir):
         "Choose a directory you can write to with --workdir.") from None
 
 
-def prepare(workdir, config, mode):
+def prepare(workdir, config, mode, record=None):
   """Checks ``workdir`` for ``mode`` and (for training) records the config.
 
   A workdir whose config.json names a different experiment (see
   ``config.IDENTITY_KEYS``) is refused for every mode; nothing in it is
-  touched. Evaluation and sampling need an existing run.
+  touched. Evaluation and sampling need an existing run, unless ``record``
+  (a model with nothing to train: its eval or sample starts the run).
   """
+  record = mode == "train" if record is None else record
   if not workdir:
     raise WorkdirError("No --workdir given: every run needs one, e.g. "
                        "--workdir runs/vae_mnist. Re-running the same command "
@@ -63,7 +65,7 @@ def prepare(workdir, config, mode):
           f"touch it. Its config differs in: {'; '.join(diffs[:8])}"
           f"{' ...' if len(diffs) > 8 else ''}. Use a new --workdir for a new "
           "experiment, or the same config to resume it.")
-  elif mode != "train":
+  elif not record:
     raise WorkdirError(
         f"--mode {mode} needs a trained run, but {workdir} has no config.json. "
         "Train first with --mode train and the same --workdir.")
@@ -72,7 +74,7 @@ def prepare(workdir, config, mode):
         f"The workdir {workdir} is not empty and holds no genjax run "
         f"(no config.json); refusing to write into it. Use a new --workdir.")
   _check_writable(workdir)
-  if mode == "train":
+  if record:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
       json.dump(new, f, indent=2, sort_keys=True)

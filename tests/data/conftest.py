@@ -11,6 +11,7 @@ import pytest
 from genjax.data import builders
 from genjax.data._tf import tfds
 from genjax.data.sources import fashion_mnist_dir
+from genjax.data.sources import load_mnist_arrays
 from genjax.errors import DataError
 
 
@@ -28,6 +29,12 @@ def fashion_mnist():
 @pytest.fixture(scope="session")
 def mnist_builder():
   return builders.get_builder("mnist")
+
+
+@pytest.fixture(scope="session")
+def mnist_digits():
+  """32 real MNIST test digits, uint8 [32,28,28,1] (the offline source)."""
+  return load_mnist_arrays()["test"][0][:32]
 
 
 @pytest.fixture

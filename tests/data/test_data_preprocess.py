@@ -5,48 +5,22 @@ import pytest
 from genjax.data import preprocess as pp
 from genjax.data._tf import tf
 from genjax.errors import ConfigError
+from tests.data.ops import SEED, images, run
 
-SEED = (3, 4)
 RANDOM_OPS = ("dequantize", "binarize_dynamic", "flip_lr")
 ALL_OPS = ("scale_01", "scale_pm1", "dequantize", "binarize_dynamic",
            "binarize_static(0.3)", "resize(7, 5)", "flip_lr")
 
 
-def _images(batch=8, h=6, w=5, c=2, seed=0, extremes=True):
-  """Random uint8 images; with ``extremes`` the first two are 255 and 0."""
-  rng = np.random.default_rng(seed)
-  images = rng.integers(0, 256, (batch, h, w, c), dtype=np.uint8)
-  if extremes:
-    images[0] = 255
-    images[1] = 0
-  return images
-
-
-def run(spec, images, seed=SEED, batch_size=4):
-  """The op applied eagerly, checked equal to the op inside tf.data."""
-  op = pp.parse_op(spec)
-  seed = tf.constant(seed, tf.int64)
-  eager = op({"image": tf.constant(images)}, seed)["image"].numpy()
-  ds = tf.data.Dataset.from_tensor_slices({"image": images}).batch(len(images))
-  in_data = np.concatenate([b["image"] for b in ds.map(
-      lambda ex: op(ex, seed)).as_numpy_iterator()])
-  np.testing.assert_array_equal(eager, in_data)
-  if batch_size:  # Smaller batches: same shapes and dtypes.
-    ds = tf.data.Dataset.from_tensor_slices({"image": images}).batch(batch_size)
-    small = next(ds.map(lambda ex: op(ex, seed)).as_numpy_iterator())["image"]
-    assert small.shape[1:] == eager.shape[1:] and small.dtype == eager.dtype
-  return eager
-
-
 def test_scale_01_and_scale_pm1():
-  x = _images().astype(np.float32)
-  np.testing.assert_allclose(run("scale_01", _images()), x / 255, rtol=1e-6)
-  np.testing.assert_allclose(run("scale_pm1", _images()), x / 127.5 - 1,
+  x = images().astype(np.float32)
+  np.testing.assert_allclose(run("scale_01", images()), x / 255, rtol=1e-6)
+  np.testing.assert_allclose(run("scale_pm1", images()), x / 127.5 - 1,
                              atol=1e-6)
 
 
 def test_dequantize_floors_back_to_the_pixels():
-  x = _images(batch=64)
+  x = images(batch=64)
   y = run("dequantize", x)
   assert y.dtype == np.float32 and y.min() >= 0 and y.max() < 1
   np.testing.assert_array_equal(np.floor(256 * y), x)
@@ -84,14 +58,14 @@ def _bilinear_weights(n_in, n_out):
 
 @pytest.mark.parametrize("h, w", [(2, 3), (8, 10), (5, 12)])
 def test_resize_is_antialiased_bilinear(h, w):
-  x = _images(batch=2, h=6, w=7, c=1).astype(np.float32)
+  x = images(batch=2, h=6, w=7, c=1).astype(np.float32)
   expected = np.einsum("hi,bijc,wj->bhwc", _bilinear_weights(6, h), x,
                        _bilinear_weights(7, w))
   np.testing.assert_allclose(run(f"resize({h}, {w})", x), expected, atol=1e-3)
 
 
 def test_resize_shapes_and_dtypes():
-  x = _images(h=8, w=8)
+  x = images(h=8, w=8)
   small = run("resize(4)", x)
   assert small.shape == (8, 4, 4, 2) and small.dtype == np.uint8
   exact = run("resize(4)", x.astype(np.float32))
@@ -103,7 +77,7 @@ def test_resize_shapes_and_dtypes():
 
 
 def test_flip_lr_flips_whole_examples_about_half():
-  x = _images(batch=400, seed=1, extremes=False)
+  x = images(batch=400, seed=1, extremes=False)
   y = run("flip_lr", x)
   same = (y == x).all(axis=(1, 2, 3))
   flipped = (y == x[:, :, ::-1]).all(axis=(1, 2, 3))
@@ -116,14 +90,14 @@ def test_flip_lr_flips_whole_examples_about_half():
 
 @pytest.mark.parametrize("spec", ALL_OPS)
 def test_ops_work_on_single_examples(spec):
-  x = _images()
+  x = images()
   one = pp.parse_op(spec)({"image": tf.constant(x[2])}, tf.constant(SEED))
   assert one["image"].shape == pp.output_shape([spec], x.shape[1:])
 
 
 @pytest.mark.parametrize("spec", ALL_OPS)
 def test_ops_are_deterministic_and_keep_other_keys(spec):
-  x = _images()
+  x = images()
   example = {"image": tf.constant(x), "label": tf.range(len(x))}
   a = pp.apply_ops([spec], example, tf.constant(SEED))
   b = pp.apply_ops([spec], example, tf.constant(SEED))
@@ -134,13 +108,13 @@ def test_ops_are_deterministic_and_keep_other_keys(spec):
 
 @pytest.mark.parametrize("spec", RANDOM_OPS)
 def test_random_ops_depend_on_the_seed(spec):
-  x = _images(batch=64)
+  x = images(batch=64)
   a, b = run(spec, x, seed=(1, 2)), run(spec, x, seed=(1, 3))
   assert not np.array_equal(a, b)
 
 
 def test_training_only_ops_are_skipped_at_eval():
-  x = tf.constant(_images())
+  x = tf.constant(images())
   out = pp.apply_ops(["flip_lr", "scale_01"], {"image": x}, tf.constant(SEED),
                      train=False)
   np.testing.assert_allclose(out["image"], x.numpy() / 255.0, rtol=1e-6)
@@ -163,6 +137,20 @@ def test_output_shape():
     ("binarize_static(1.5)", r"threshold must be a number in \[0,1\]"),
     ("resize(size)", "Python literals"),
     ("os.system('x')", "Cannot parse"),
+    ("resize(3, inkey=1)", "inkey must be a key or a tuple of keys"),
+    ("resize(3, outkey=())", "outkey must be a key or a tuple of keys"),
+    ("flip_lr(inkey=('image', 'target'), outkey='x')", "one distinct key"),
+    ("flip_lr(inkey=('image', 'target'), outkey=('x', 'x'))", "one distinct"),
+    ("canny(sigma=0)", r"sigma must be a number in \(0,"),
+    ("canny(low=0.3, high=0.2)", "need low <= high"),
+    ("downsample(2, upsample='cubic')", "upsample must be one of"),
+    ("downsample(1.5)", "factor must be a positive integer"),
+    ("greyscale(channels=2)", "channels must be 1 or 3"),
+    ("random_box_mask(0.6, 0.5)", "need min_size <= max_size"),
+    ("random_pixel_mask(p=2)", r"p must be a number in \[0,1\]"),
+    ("centre_box_mask(0)", r"size must be a number in \(0,1\]"),
+    ("half_mask('middle')", "side must be one of"),
+    ("distance_transform(normalize=1)", "normalize must be True or False"),
 ])
 def test_bad_specs(spec, match):
   with pytest.raises(ConfigError, match=match):
@@ -172,3 +160,71 @@ def test_bad_specs(spec, match):
 def test_only_one_value_op():
   with pytest.raises(ConfigError, match="only one of them"):
     pp.parse_ops(["scale_01", "dequantize"])
+
+
+# --------------------------------------------------------------------------
+# Named keys: inkey / outkey.
+
+
+def test_default_keys_are_image():
+  op = pp.parse_op("resize(3)")
+  assert op.inkeys == op.outkeys == ("image",)
+  explicit = pp.parse_op("resize(3, inkey='image', outkey='image')")
+  x = images(h=8, w=8)
+  np.testing.assert_array_equal(run("resize(3)", x), run(explicit, x))
+
+
+def test_outkey_writes_a_new_field_and_keeps_the_input():
+  x = images()
+  out = pp.apply_ops(["scale_01(outkey='target')"], {"image": tf.constant(x)},
+                     tf.constant(SEED))
+  np.testing.assert_array_equal(out["image"], x)
+  np.testing.assert_allclose(out["target"], x / 255.0, rtol=1e-6)
+
+
+def test_outkey_defaults_to_the_inkey():
+  x, y = images(seed=1), images(seed=2)
+  got = run("scale_pm1(inkey='target')", None, key="target",
+            example={"image": x, "target": y})
+  np.testing.assert_allclose(got, y / 127.5 - 1, atol=1e-6)
+  out = pp.parse_op("scale_pm1(inkey='target')")(
+      {"image": tf.constant(x), "target": tf.constant(y)}, tf.constant(SEED))
+  np.testing.assert_array_equal(out["image"], x)
+
+
+def test_a_tuple_of_keys_shares_the_seed():
+  x = images(batch=64, seed=3, extremes=False)
+  example = {"image": x, "target": x.copy()}
+  spec = "flip_lr(inkey=('image', 'target'))"
+  flipped = run(spec, None, example=example)
+  np.testing.assert_array_equal(flipped, run(spec, None, key="target",
+                                             example=example))
+  assert not np.array_equal(flipped, x)  # Some examples were flipped.
+  swap = pp.parse_op("scale_01(inkey=('image', 'target'), "
+                     "outkey=('target', 'image'))")
+  out = swap({"image": tf.constant(x), "target": tf.constant(x[::-1])}, None)
+  np.testing.assert_allclose(out["target"], x / 255.0, rtol=1e-6)
+
+
+def test_a_value_op_per_key():
+  pp.parse_ops(["scale_01", "scale_pm1(inkey='target')"])  # one each: fine
+  with pytest.raises(ConfigError, match="may write 'target'"):
+    pp.parse_ops(["scale_01(outkey='target')", "scale_pm1(inkey='target')"])
+
+
+def test_output_shapes_and_written_keys_follow_the_keys():
+  ops = ["resize(8)", "canny(outkey='control')", "greyscale(channels=3)",
+         "downsample(2, outkey='low')"]
+  shapes = pp.output_shapes(ops, {"image": (28, 28, 1), "label": ()})
+  assert shapes == {"image": (8, 8, 3), "label": (), "control": (8, 8, 1),
+                    "low": (4, 4, 3)}
+  assert pp.output_shape(ops, (28, 28, 1), key="control") == (8, 8, 1)
+  assert pp.written_keys(ops) == ("image", "control", "low")
+
+
+def test_reading_a_missing_key_names_the_keys():
+  op = pp.parse_op("canny(inkey='target')")
+  with pytest.raises(ConfigError, match="reads the key 'target'.*image, label"):
+    op({"image": tf.zeros([8, 8, 1]), "label": tf.constant(0)}, None)
+  with pytest.raises(ConfigError, match="reads the key 'target'"):
+    pp.output_shapes([op], {"image": (8, 8, 1)})

@@ -19,8 +19,8 @@ def fake_net(identity="fake-v1", shape=(28, 28, 1), classes=10):
 
 
 def toy_sample(state, rng, num, cond=None):
-  """Images of brightness cond/10 (+ noise); class 0..9 cycling if unconditional."""
-  level = (jnp.arange(num) % 10 if cond is None else cond) / 10.0
+  """Images of brightness label/10 (+ noise); class 0..9 cycling if unconditional."""
+  level = (jnp.arange(num) % 10 if cond is None else cond["label"]) / 10.0
   noise = jax.random.uniform(rng, (num, 28, 28, 1)) * 0.05
   return level[:, None, None, None] + noise
 

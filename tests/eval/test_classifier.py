@@ -95,7 +95,7 @@ def test_test_split_accuracy(name):
   for batch in pipeline.eval_iterator(cfg, "test", 1000):
     out = net.apply(net.params, quantize(batch["image"]))
     hit = np.asarray(jnp.argmax(out["logits"], -1)) == batch["label"]
-    correct += int(np.sum(hit * batch["mask"]))
-    total += int(np.sum(batch["mask"]))
+    correct += int(np.sum(hit * batch["valid"]))
+    total += int(np.sum(batch["valid"]))
   assert total == 10_000
   assert correct / total >= MIN_ACCURACY[name], correct / total

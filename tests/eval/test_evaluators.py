@@ -151,3 +151,30 @@ def test_training_runs_sample_metrics_periodically_and_eval_mode_appends(tmp_pat
   last = [json.loads(l) for l in open(f"{wd}/metrics.jsonl")][-1]
   assert last["step"] == 4 and "eval/class_hist_mnist/3" in last
   assert abs(sum(last[f"eval/class_hist_mnist/{k}"] for k in range(10)) - 1) < 1e-6
+
+
+def test_conditional_fields_are_drawn_from_the_eval_split(tmp_path, monkeypatch):
+  """A family that samples for ``cond_keys=('image',)`` and returns its
+  condition unchanged: its "samples" are the eval split itself, so against
+  the same split's reference statistics FID is 0 (up to float32 round-off)."""
+  from genjax.config import base_config
+  from genjax.families.base import Family
+  monkeypatch.setattr(evaluators, "load_feature_net", lambda name: fake_net())
+  c = base_config()
+  c.data.preprocess = ("scale_01",)
+  c.eval.update(num_samples=120, sample_batch_size=40, batch_size=40,
+                reference_num_examples=120, reference_dir=str(tmp_path))
+  seen = []
+
+  def echo(state, rng, num, cond):
+    seen.append(sorted(cond))
+    return cond["image"]
+
+  nop = lambda *a: None
+  fam = Family(family="toy", model="echo", init=nop, train_step=nop, eval_metrics={},
+               sample=echo, cond_keys=("image",))
+  ev = evaluators.SampleEvaluator(fam, c, sharding.make_mesh(), (28, 28, 1),
+                                  [evaluators.parse("fid_mnist", "mnist")])
+  out = ev(None, 120)
+  assert seen and all(keys == ["image"] for keys in seen)
+  assert abs(out["fid_mnist"]) < 1e-2

@@ -16,10 +16,13 @@ RECORD = os.path.join(os.path.dirname(__file__), "first_step_metrics.json")
 NOT_MODEL = ("time", "images_per_sec", "images_seen", "train_time_s", "compile_s", "step")
 
 
-def first_step_metrics(path, workdir):
+def first_step_metrics(path, workdir, smoke_root):
+  """The first step's metrics; None for a model that trains nothing."""
   from genjax import main
-  from tests.helpers import load_config
-  config = load_config(path)
+  from tests.helpers import load_config, trains, with_smoke_deps
+  config = with_smoke_deps(load_config(path), smoke_root)
+  if not trains(config):
+    return None
   config.unlock()
   config.train.update(num_steps=1, log_every=1, eval_metrics=())
   config.sample.num = 4
@@ -42,13 +45,14 @@ def record(paths):
   if os.path.exists(RECORD):   # adds to (or re-records) an existing record
     with open(RECORD) as f:
       out = json.load(f)
-  for path in paths:
-    with tempfile.TemporaryDirectory() as tmp:
-      out[path] = first_step_metrics(path, os.path.join(tmp, "run"))
-    print(path, out[path], flush=True)
-    with open(RECORD, "w") as f:
-      json.dump(out, f, indent=1, sort_keys=True)
-      f.write("\n")
+  with tempfile.TemporaryDirectory() as smoke_root:
+    for path in paths:
+      with tempfile.TemporaryDirectory() as tmp:
+        out[path] = first_step_metrics(path, os.path.join(tmp, "run"), smoke_root)
+        print(path, out[path], flush=True)
+        with open(RECORD, "w") as f:
+          json.dump(out, f, indent=1, sort_keys=True)
+          f.write("\n")
 
 
 if __name__ == "__main__":

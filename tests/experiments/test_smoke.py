@@ -9,7 +9,8 @@ import pytest
 from genjax import main, registry
 from genjax.eval import evaluators
 from tests.experiments.first_step import NOT_MODEL, RECORD
-from tests.helpers import experiment_files, load_config
+from tests.helpers import (dependency_entries, experiment_files, load_config,
+                           with_smoke_deps)
 
 with open(RECORD) as _f:
   RECORDED = json.load(_f)   # path -> metrics of the first smoke step
@@ -31,8 +32,12 @@ def _same_program_group(path):
   model and batch) share an xdist group: under ``--dist loadgroup`` they run
   one after the other on one worker, so the second loads the first's compiled
   steps from the session's persistent XLA cache instead of compiling them
-  concurrently on the other worker."""
+  concurrently on the other worker. An experiment built on other runs joins
+  its first dependency's group, whose smoke run that worker then trains once."""
   c = load_config(path)
+  entries = dependency_entries(c)
+  if entries:
+    return _same_program_group(entries[0][1].experiment)
   key = json.dumps({"family": c.family, "model": c.model.to_dict(),
                     "batch": c.train.batch_size}, sort_keys=True, default=str)
   return hashlib.sha1(key.encode()).hexdigest()[:10]
@@ -47,11 +52,12 @@ def test_there_are_experiments():
 
 
 def test_every_experiment_has_recorded_first_step_metrics():
+  # (null for a model that trains nothing: test_smoke_eval_sample_untrained)
   assert sorted(RECORDED) == sorted(EXPERIMENTS)
 
 
-def _run_smoke(path, workdir):
-  config = load_config(path)
+def _run_smoke(path, workdir, smoke_root):
+  config = with_smoke_deps(load_config(path), smoke_root)
   config.unlock()
   config.train.log_every = 1   # the first step's own row, checked below
   config.lock()
@@ -68,10 +74,53 @@ def test_docstring_holds_command(path):
   assert f"python launch.py --config {path}" in text
 
 
-@pytest.mark.parametrize("path", SMOKE_PARAMS)
-def test_smoke_train_resume_eval_sample(path, tmp_path):
+TRAINED = [p for p in SMOKE_PARAMS if RECORDED.get(p.values[0]) is not None]
+UNTRAINED = [p for p in SMOKE_PARAMS if RECORDED.get(p.values[0], 0) is None]
+
+
+def assert_load_samples_like_sample_mode(workdir, config, step):
+  """``genjax.load(workdir).sample`` draws the images ``--mode sample`` wrote."""
+  import genjax
+  from PIL import Image
+  from genjax.train import images
+  run = genjax.load(workdir)
+  assert run.step == step
+  got = images.to_uint8(images.tile(images.as_grid(run.sample(config.sample.num))))
+  png = np.asarray(Image.open(os.path.join(workdir, "samples", f"sample_{step}.png")))
+  got = got[..., 0] if png.ndim == 2 else got
+  assert got.shape == png.shape
+  assert np.abs(got.astype(int) - png.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("path", UNTRAINED)
+def test_smoke_eval_sample_untrained(path, tmp_path, smoke_root):
+  """A model made of frozen runs (nothing to train): train is refused with a
+  clear error; eval and sample start the run in a fresh workdir and record
+  the dependencies' pins."""
+  from genjax.errors import ConfigError
+  config = with_smoke_deps(load_config(path), smoke_root)
   wd = str(tmp_path / "run")
-  state, config = _run_smoke(path, wd)
+  with pytest.raises(ConfigError, match="nothing to train"):
+    main.run(config, wd, "train")
+  res = main.run(config, wd, "eval")
+  assert res["step"] == 0
+  for name in config.eval.metrics:
+    for k in evaluators.result_keys(name, config.data.name):
+      assert np.isfinite(res[k]), (name, k)
+  paths = main.run(config, wd, "sample")
+  assert os.path.exists(os.path.join(wd, "samples", "sample_0.png"))
+  assert all(os.path.exists(p) for p in paths)
+  assert_load_samples_like_sample_mode(wd, config, 0)
+  pins = json.load(open(os.path.join(wd, "config.json")))["deps"]
+  assert sorted(pins) == sorted(config.deps)
+  assert all(pin["fingerprint"].startswith("sha256:") and pin["step"] > 0
+             for pin in pins.values())
+
+
+@pytest.mark.parametrize("path", TRAINED)
+def test_smoke_train_resume_eval_sample(path, tmp_path, smoke_root):
+  wd = str(tmp_path / "run")
+  state, config = _run_smoke(path, wd, smoke_root)
   steps = config.train.num_steps
   assert int(state.step) == steps
   rows = [json.loads(l) for l in open(os.path.join(wd, "metrics.jsonl"))]
@@ -92,7 +141,7 @@ def test_smoke_train_resume_eval_sample(path, tmp_path):
   assert json.load(open(os.path.join(wd, "config.json")))["family"] == config.family
 
   # Resume: a longer run continues from the last checkpoint.
-  longer = load_config(path)
+  longer = with_smoke_deps(load_config(path), smoke_root)
   extra = 3 if path in RESUMED else 0
   longer.unlock()
   longer.train.num_steps = steps + extra
@@ -109,3 +158,11 @@ def test_smoke_train_resume_eval_sample(path, tmp_path):
     paths = main.run(longer, wd, "sample")
     assert os.path.exists(os.path.join(wd, "samples", f"sample_{steps + extra}.png")) == generates
     assert all(os.path.exists(p) for p in paths)
+    if generates:
+      assert_load_samples_like_sample_mode(wd, longer, steps + extra)
+  else:   # a tfds catalog set: sample (its grids read data) under mock data
+    import tensorflow_datasets as tfds
+    with tfds.testing.mock_data(num_examples=64):
+      main.run(longer, wd, "sample")
+    if generates:
+      assert_load_samples_like_sample_mode(wd, longer, steps)

@@ -160,7 +160,9 @@ def test_init_on_data_initialises_a_fresh_run_on_its_first_batch(tmp_path, monke
   wd = str(tmp_path / "run")
   main.run(_config(2, 2), wd, "train")
   batch_size = _config(2, 2).train.batch_size
-  assert seen[:1] == [batch_size], seen   # initialised on the real batch
+  # traced on the example batch for the start-up checks (shapes only), then
+  # initialised on the real batch
+  assert seen == [1, batch_size], seen
   seen.clear()
   main.run(_config(3, 2), wd, "train")                  # resumes from step 2
   assert batch_size not in seen, seen                   # only shapes traced

@@ -20,7 +20,8 @@ Config read (defaults: ``config.py`` here and ``genjax/config.py``):
 What differs between the three models (the loss, the metrics, the sampler and
 the grids) is the table ``MODELS``; each entry is a top-level pure function of
 ``(settings, nets, ...)`` in steps.py, evaluation.py or sampling.py, and
-``make_family`` binds the first two.
+``make_family`` binds the first two. What a trained run offers consumer
+models (``encode``, ``code``, ``decode``, ``latent_shape``) is exports.py.
 """
 import dataclasses
 import functools
@@ -30,7 +31,8 @@ from typing import Any, Callable, Dict, Mapping, NamedTuple, Tuple
 from genjax.config import require
 from genjax.core.step import make_train_step
 from genjax.errors import ConfigError, check_choice
-from genjax.families.autoencoder import evaluation, likelihoods, losses, sampling, steps
+from genjax.families.autoencoder import (evaluation, exports, likelihoods, losses,
+                                         sampling, steps)
 from genjax.families.autoencoder.model import ARCHITECTURES
 from genjax.families.autoencoder.networks import Networks, build_networks  # noqa: F401
 from genjax.families.base import Family
@@ -155,10 +157,10 @@ def read_settings(config):
       optim=dict(require(config, "optim")))
 
 
-def make_family(config, runs=None):
+def make_family(config, deps=None):
   """The autoencoder Family of ``config.model.name``: reads the settings,
   builds the networks and binds the model's functions (``MODELS``) to them."""
-  del runs  # builds on no other run
+  del deps  # builds on no other run
   settings = read_settings(config)
   nets = build_networks(settings)
   functions = MODELS[settings.name]
@@ -167,4 +169,5 @@ def make_family(config, runs=None):
       family="autoencoder", model=settings.name, init=bind(steps.init),
       train_step=make_train_step(bind(functions.loss), nets.optimizer, nets.ema_decay),
       eval_metrics={name: bind(fn) for name, fn in functions.eval_metrics.items()},
-      sample=bind(functions.sample), image_grids=bind(functions.image_grids))
+      sample=bind(functions.sample), image_grids=bind(functions.image_grids),
+      exports=exports.family_exports(settings, nets))

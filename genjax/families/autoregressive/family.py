@@ -12,6 +12,8 @@ The loss is the exact negative log-likelihood per sub-pixel (nats/dim); the
 evaluation metrics are ``nll`` (nats per image: binarised MNIST's unit) and
 ``bpd`` (bits per sub-pixel: 8-bit data's unit). Samples and completions are
 drawn pixel by pixel inside one jitted ``fori_loop`` (sampling.py).
+Exports (``family.exports``, for consumer models): ``log_prob(bundle, images,
+labels=None) -> [B]`` nats, the exact log-likelihood.
 
 Every function below the settings is a top-level pure function of
 ``(settings, nets, ...)``; ``make_family`` binds the first two.
@@ -217,6 +219,23 @@ def eval_bpd(settings, nets, state, batch, rng):
   return bits_per_dim(eval_nll(settings, nets, state, batch, rng), settings.num_dims)
 
 
+def log_prob(settings, nets, bundle, images, labels=None):
+  """Export ``log_prob``: log p(x) of each image [B], nats (exact; the
+  negative of the ``nll`` metric, before bpd's per-dimension conversion).
+
+  ``images`` [B,H,W,C] in the likelihood's space, as the data pipeline leaves
+  them: {0, 1} (bernoulli), or [-1, 1] on the 256-level grid (categorical,
+  logistic_mixture); ``labels`` int32 [B], needed by a class-conditional model.
+  """
+  if settings.num_classes and labels is None:
+    raise ValueError(
+        f"log_prob of the class-conditional {settings.name!r} (model.num_classes="
+        f"{settings.num_classes}) needs the images' labels: log_prob(bundle, "
+        "images, labels).")
+  batch = {"image": images, "label": labels}
+  return -negative_log_likelihood(settings, nets, bundle["trained"]["params"], batch)
+
+
 def images_to_unit(settings, nets, images):
   """Model-space images -> [0, 1] (clipped) for pictures."""
   del settings
@@ -278,10 +297,10 @@ def image_grids(settings, nets, state, batch, rng):
   return {"completion": grid}
 
 
-def make_family(config, runs=None):
+def make_family(config, deps=None):
   """The autoregressive Family: reads the settings, builds the networks and
-  binds the functions above to them (``runs`` is not used: no dependencies)."""
-  del runs
+  binds the functions above to them (``deps`` is not used: no dependencies)."""
+  del deps
   settings = read_settings(config)
   nets = build_networks(settings)
   bind = lambda fn: functools.partial(fn, settings, nets)
@@ -292,4 +311,5 @@ def make_family(config, runs=None):
       sample=bind(sample), image_grids=bind(image_grids),
       data_to_unit=bind(images_to_unit),
       num_classes=settings.num_classes or None,
-      init_on_data=settings.name == "pixelcnnpp")   # weight norm's data-dependent init
+      init_on_data=settings.name == "pixelcnnpp",   # weight norm's data-dependent init
+      exports={"log_prob": bind(log_prob)})

@@ -27,8 +27,7 @@ def default_config():
       steps=50,                   # sampling steps (respaced schedule); <= timesteps
       eta=0.0,                    # DDIM eta in [0, 1]
       guidance_weight=0.0,        # classifier-free guidance w (conditional models)
-      classifier_workdir="",      # a trained 'classifier' run: classifier guidance
-      classifier_scale=1.0,       # its scale s
+      classifier_scale=1.0,       # classifier guidance's scale s (model.name='guided')
       inversion_fixed_point_iters=5,
   ))
   c.optim.update(lr=2e-4, grad_clip=1.0, warmup_steps=500, ema_decay=0.9999)

@@ -35,12 +35,12 @@ class Networks:
   sample_schedule: Schedule             # respaced to settings.steps: what samplers walk
   optimizer: optax.GradientTransformation
   ema_decay: float
-  guide: Optional[Guide] = None         # a loaded classifier: classifier guidance
+  guide: Optional[Guide] = None         # a classifier run's export: classifier guidance
 
 
 def build_networks(settings, guide=None):
   """The U-Net (twice the channels for a learned variance), both schedules
-  and the optimiser; ``guide``: a loaded classifier (guidance.load_classifier)."""
+  and the optimiser; ``guide``: a classifier run's (guidance.classifier_guide)."""
   channels = settings.image_shape[-1]
   learned = settings.variance == "learned"
   model = UNet(**settings.unet, num_classes=settings.num_classes or None,
@@ -131,10 +131,11 @@ def eval_bpd(settings, nets, state, batch, rng):
                                  settings.clip_x0)["bpd"]
 
 
-def guided_model_fn(settings, nets, state, labels):
+def guided_model_fn(settings, nets, state, labels, guide_bundle=None):
   """(model_fn(x, t), its prediction kind) of the samplers, guidance applied:
   classifier-free (w > 0, Ho & Salimans 2022 eq. 6), then classifier guidance
-  (Dhariwal & Nichol 2021, Algorithm 2), which turns it into an eps-predictor."""
+  (Dhariwal & Nichol 2021, Algorithm 2) with the classifier run's bundle,
+  which turns it into an eps-predictor."""
   params = eval_params(state, settings.use_ema)
   kind = settings.prediction
   if settings.num_classes and settings.guidance_weight > 0:
@@ -144,25 +145,28 @@ def guided_model_fn(settings, nets, state, labels):
   else:
     model_fn = functools.partial(network_output, settings, nets, params, labels=labels)
   if nets.guide is not None:
-    model_fn = samplers.classifier_guidance(nets.schedule, model_fn, nets.guide.log_prob,
+    log_prob = functools.partial(nets.guide.log_prob, guide_bundle)
+    model_fn = samplers.classifier_guidance(nets.schedule, model_fn, log_prob,
                                             labels, settings.classifier_scale, kind)
     kind = "eps"
   return model_fn, kind
 
 
-def generate(settings, nets, state, rng, num, cond=None, x_T=None):
+def generate(settings, nets, state, rng, num, cond=None, x_T=None, guide_bundle=None):
   """``num`` samples in [-1, 1] from the configured sampler (from ``x_T`` if
-  given); ``cond``: their labels (class-balanced when None) when conditional."""
+  given); ``cond``: their labels (class-balanced when None) when conditional;
+  ``guide_bundle``: the guiding classifier run's (with ``nets.guide``)."""
   labels = sample_labels(num, sampled_classes(settings, nets), cond)
-  model_fn, kind = guided_model_fn(settings, nets, state, labels)
+  model_fn, kind = guided_model_fn(settings, nets, state, labels, guide_bundle)
   return samplers.sample(settings.sampler, nets.sample_schedule, model_fn, rng,
                          (num,) + settings.image_shape, kind, settings.variance,
                          settings.eta, settings.clip_x0, x_T)
 
 
-def sample(settings, nets, state, rng, num, cond=None):
+def sample(settings, nets, state, rng, num, cond=None, guide_bundle=None):
   """The family's ``sample``: ``generate`` in [0, 1]."""
-  return pm1_to_unit(generate(settings, nets, state, rng, num, cond))
+  return pm1_to_unit(generate(settings, nets, state, rng, num, cond,
+                              guide_bundle=guide_bundle))
 
 
 def image_grids(settings, nets, state, batch, rng):

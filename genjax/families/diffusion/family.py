@@ -3,7 +3,9 @@
 Config read (defaults: ``config.py`` here and ``genjax/config.py``; read once
 by ``settings.read_settings``), ``config.model`` unless said otherwise:
   name          'ddpm' (the denoiser) | 'classifier' (the time-conditioned noisy
-                classifier of classifier guidance, Dhariwal & Nichol 2021)
+                classifier of classifier guidance, Dhariwal & Nichol 2021) |
+                'guided' (a denoiser run steered by a classifier run, both
+                named in config.deps.{denoiser,classifier}: guidance.py)
   image_shape, ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
   num_heads     the U-Net (unet.py)
   num_classes   0: unconditional; K > 0: labels embedded, with a learned null
@@ -13,8 +15,8 @@ by ``settings.read_settings``), ``config.model`` unless said otherwise:
   'hybrid'), variance ('fixed_large' | 'fixed_small' | 'learned' with the
   hybrid loss), clip_x0
   config.sample sampler ('ddpm' | 'ddim'), steps (a respaced subsequence),
-                eta, guidance_weight (CFG w), classifier_workdir and
-                classifier_scale (classifier guidance),
+                eta, guidance_weight (CFG w), classifier_scale (classifier
+                guidance, model.name='guided'),
                 inversion_fixed_point_iters, use_ema
   config.optim  the optimiser and the EMA decay
 Data are 8-bit images mapped to [-1, 1] (``scale_pm1``); samples come back in
@@ -29,19 +31,20 @@ import functools
 from genjax.core.step import make_train_step
 from genjax.families.base import Family, pm1_to_unit
 from genjax.families.diffusion import classifier, ddpm, guidance
-from genjax.families.diffusion.settings import Settings, read_settings  # noqa: F401
+from genjax.families.diffusion import exports
+from genjax.families.diffusion.settings import (  # noqa: F401
+    Settings, guided_settings, read_settings)
 
 
-def make_family(config, runs=None):
-  """The family of ``config``; ``runs``: the trainer's loader of other runs
-  (classifier guidance loads its classifier run with it)."""
+def make_family(config, deps=None):
+  """The family of ``config``; ``deps``: the resolved ``config.deps`` (the
+  guided model's denoiser and classifier runs)."""
   settings = read_settings(config)
   if settings.name == "classifier":
     return classifier_family(settings)
-  guide = None
-  if settings.classifier_workdir:
-    guide = guidance.load_classifier(settings.classifier_workdir, settings, runs)
-  nets = ddpm.build_networks(settings, guide)
+  if settings.name == "guided":
+    return guided_family(config, deps)
+  nets = ddpm.build_networks(settings)
   bind = lambda f: functools.partial(f, settings, nets)
   return Family(
       family="diffusion", model="ddpm", init=bind(ddpm.init),
@@ -49,7 +52,30 @@ def make_family(config, runs=None):
       eval_metrics={"loss": bind(ddpm.eval_loss), "bpd": bind(ddpm.eval_bpd)},
       sample=bind(ddpm.sample), image_grids=bind(ddpm.image_grids),
       data_to_unit=pm1_to_unit,
-      num_classes=ddpm.sampled_classes(settings, nets) or None)
+      num_classes=ddpm.sampled_classes(settings, nets) or None,
+      exports=exports.denoiser_exports(settings, nets))
+
+
+def guided_sample(settings, nets, state, rng, num, cond, frozen):
+  """Samples of the denoiser run steered by the classifier run (their bundles
+  in ``frozen``); the guided model's own state is empty."""
+  del state
+  return ddpm.sample(settings, nets, guidance.denoiser_state(frozen["denoiser"]),
+                     rng, num, cond, guide_bundle=frozen["classifier"])
+
+
+def guided_family(config, deps):
+  """Classifier guidance (Dhariwal & Nichol 2021, Alg. 2): a denoiser run and
+  a classifier run joined at sampling time; nothing trains."""
+  denoiser = guidance.denoiser_dependency(deps)
+  settings = guided_settings(config, denoiser.config)
+  nets = ddpm.build_networks(settings, guidance.classifier_guide(deps, settings))
+  return Family(
+      family="diffusion", model="guided", init=guidance.init, train_step=None,
+      eval_metrics={}, sample=functools.partial(guided_sample, settings, nets),
+      image_grids=None, data_to_unit=pm1_to_unit,
+      num_classes=ddpm.sampled_classes(settings, nets) or None,
+      deps=("classifier", "denoiser"), trains=False)
 
 
 def classifier_family(settings):
@@ -62,4 +88,5 @@ def classifier_family(settings):
                                  nets.ema_decay),
       eval_metrics={"loss": bind(classifier.eval_cross_entropy),
                     "accuracy": bind(classifier.eval_accuracy)},
-      sample=None, image_grids=None, data_to_unit=pm1_to_unit, num_classes=None)
+      sample=None, image_grids=None, data_to_unit=pm1_to_unit, num_classes=None,
+      exports=exports.classifier_exports(settings, nets))

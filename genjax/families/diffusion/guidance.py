@@ -1,34 +1,30 @@
-"""Classifier guidance: a trained noisy classifier (``model.name='classifier'``)
-loaded from its workdir and checked against the denoiser it guides.
+"""Classifier guidance (Dhariwal & Nichol 2021, Algorithm 2) as a model built
+on two trained runs: ``model.name='guided'`` joins a denoiser run
+(``config.deps.denoiser``, model 'ddpm') and a noisy-classifier run
+(``config.deps.classifier``, model 'classifier').
 
-The run is loaded by the ``runs`` loader the trainer hands to ``make_family``
-(``genjax.train.restore.load_run``), so this family never imports the trainer.
+Nothing here is trained: the denoiser's architecture and schedule come from
+its own config (never restated), the classifier is reached only through its
+exported ``log_prob``, and both runs' parameters arrive at sampling time as
+the ``frozen`` bundles the trainer passes (a jit argument).
 """
 import dataclasses
-import functools
 from typing import Any, Callable
 
-import jax
 import jax.numpy as jnp
 
-from genjax.core.state import eval_params
+from genjax.core.state import TrainState
 from genjax.errors import ConfigError
-from genjax.families.diffusion.classifier import NoisyClassifier
+from genjax.families.base import require_dependency
 from genjax.families.diffusion.settings import read_settings
+
+USER = "classifier guidance (model.name='guided')"
 
 
 @dataclasses.dataclass(frozen=True)
 class Guide:
   num_classes: int
-  log_prob: Callable[..., Any]   # (x_t, t, labels) -> [B] log p(y | x_t, t)
-  step: int                      # the classifier run's checkpoint step
-
-
-def classifier_log_prob(model, params, x, t, labels):
-  """log p(y = labels | x_t, t) under the classifier's softmax, [B]."""
-  logits = model.apply({"params": params}, x, t)
-  log_probs = jax.nn.log_softmax(logits, axis=-1)
-  return jnp.take_along_axis(log_probs, labels[:, None], axis=-1)[:, 0]
+  log_prob: Callable[..., Any]   # (bundle, x_t, t, labels) -> [B] log p(y | x_t, t)
 
 
 def misfits(classifier_settings, settings):
@@ -48,33 +44,33 @@ def misfits(classifier_settings, settings):
   return problems
 
 
-def load_classifier(workdir, settings, runs):
-  """The classifier of ``workdir`` as a ``Guide`` for a denoiser with ``settings``.
+def denoiser_dependency(deps):
+  return require_dependency(deps, "denoiser", "diffusion", "ddpm", USER)
 
-  ``runs(workdir, what) -> (config, family, state, step)`` is the trainer's
-  loader of other runs (None when the family was built without one).
-  """
-  if runs is None:
-    raise ConfigError(
-        f"config.sample.classifier_workdir={workdir!r}: classifier guidance loads "
-        "another run and needs the trainer's loader of runs. Build the family with "
-        "genjax.registry.make_family(config, runs=genjax.train.restore.load_run), "
-        "as launch.py does.")
-  config, _, state, step = runs(workdir, "classifier run (config.sample.classifier_workdir)")
-  if config.get("family") != "diffusion" or config.model.get("name") != "classifier":
-    raise ConfigError(
-        f"config.sample.classifier_workdir={workdir!r} holds a "
-        f"{config.get('family')!r}/{config.model.get('name')!r} run, not a diffusion "
-        "noisy classifier (model.name='classifier').")
-  classifier_settings = read_settings(config)
+
+def classifier_guide(deps, settings):
+  """The ``Guide`` of ``config.deps.classifier`` for a denoiser with ``settings``."""
+  dep = require_dependency(deps, "classifier", "diffusion", "classifier", USER)
+  classifier_settings = read_settings(dep.config)
   problems = misfits(classifier_settings, settings)
   if problems:
     raise ConfigError(
-        f"The classifier in {workdir!r} does not fit this model: "
-        f"{'; '.join(problems)}. Train a classifier with the same data, image "
-        "shape, schedule and classes.")
-  model = NoisyClassifier(**classifier_settings.unet,
-                          num_outputs=classifier_settings.num_classes)
-  params = eval_params(state, classifier_settings.use_ema)
-  return Guide(classifier_settings.num_classes,
-               functools.partial(classifier_log_prob, model, params), int(step))
+        f"The classifier in {dep.workdir} does not fit the denoiser in "
+        f"{deps['denoiser'].workdir}: {'; '.join(problems)}. Train a classifier "
+        "with the same data, image shape, schedule and classes.")
+  return Guide(classifier_settings.num_classes, dep.family.exports["log_prob"])
+
+
+def init(rng, example_batch, frozen):
+  """The guided model's state: nothing of its own (an empty parameter tree)."""
+  del example_batch, frozen
+  return TrainState(step=jnp.zeros((), jnp.int32), params={}, opt_state=(),
+                    ema_params=None, rng=jnp.asarray(rng, jnp.uint32))
+
+
+def denoiser_state(bundle):
+  """The denoiser run's bundle as the state the ddpm samplers read."""
+  trained = bundle["trained"]
+  return TrainState(step=jnp.zeros((), jnp.int32), params=trained["params"],
+                    opt_state=(), ema_params=None,
+                    rng=jnp.zeros((2,), jnp.uint32), model_state=trained["model_state"])

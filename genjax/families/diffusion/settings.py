@@ -17,13 +17,15 @@ from genjax.families.diffusion import samplers
 from genjax.families.diffusion import schedules
 from genjax.families.diffusion.unet import check_image_size
 
-NAMES = ("ddpm", "classifier")
+NAMES = ("ddpm", "classifier", "guided")
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
   """The validated plain values of a diffusion config."""
-  name: str                     # 'ddpm' (the denoiser) | 'classifier' (noisy classifier)
+  name: str                     # 'ddpm' (the denoiser) | 'classifier' (noisy
+                                # classifier) | 'guided' (a denoiser run steered
+                                # by a classifier run: config.deps)
   image_shape: Tuple[int, int, int]
   unet: Dict[str, Any]          # the U-Net's (and the classifier's encoder's) fields
   num_classes: int              # 0: unconditional; K: labels 0..K-1 and the null class K
@@ -38,8 +40,7 @@ class Settings:
   steps: int                    # sampling steps (a respaced subsequence of the T)
   eta: float
   guidance_weight: float        # classifier-free guidance w
-  classifier_workdir: str       # '' : no classifier guidance
-  classifier_scale: float
+  classifier_scale: float       # s of classifier guidance (model.name='guided')
   fixed_point_iters: int        # of DDIM inversion (the image grids)
   use_ema: bool
   optim: Dict[str, Any]         # config.optim, for optimizer_from_config
@@ -85,7 +86,7 @@ def check_sampling(steps, timesteps, guidance_weight, num_classes):
         f"config.sample.guidance_weight={guidance_weight}: classifier-free guidance "
         "needs a class-conditional model trained with label dropout (model.num_classes "
         "> 0), but this model is unconditional. Set guidance_weight=0, or use "
-        "classifier guidance (config.sample.classifier_workdir).")
+        "classifier guidance (model.name='guided', experiments/diffusion/guided_mnist.py).")
 
 
 def read_settings(config):
@@ -103,12 +104,8 @@ def read_settings(config):
                           schedules.SCHEDULES)
   prediction = require(config, "model.prediction")
   schedules.check_prediction(prediction)
-  sampler, eta = require(config, "sample.sampler"), float(require(config, "sample.eta"))
-  samplers.check_sampler(sampler, eta)
-  steps = int(require(config, "sample.steps"))
   num_classes = int(require(config, "model.num_classes"))
-  guidance_weight = float(require(config, "sample.guidance_weight"))
-  check_sampling(steps, timesteps, guidance_weight, num_classes)
+  sampling = read_sampling(config, timesteps, num_classes)
   if name == "classifier" and not num_classes:
     raise ConfigError("model.name='classifier' needs model.num_classes > 0 (the "
                       "classes it predicts, e.g. 10 for MNIST).")
@@ -116,10 +113,28 @@ def read_settings(config):
       name=name, image_shape=image_shape, unet=unet, num_classes=num_classes,
       label_dropout=float(require(config, "model.label_dropout")), schedule=schedule,
       timesteps=timesteps, prediction=prediction, loss=loss, variance=variance,
-      clip_x0=bool(require(config, "model.clip_x0")), sampler=sampler, steps=steps,
-      eta=eta, guidance_weight=guidance_weight,
-      classifier_workdir=str(require(config, "sample.classifier_workdir") or ""),
+      clip_x0=bool(require(config, "model.clip_x0")),
+      optim=dict(require(config, "optim")), **sampling)
+
+
+def read_sampling(config, timesteps, num_classes):
+  """The sampler's fields of ``config.sample`` (checked against a chain of
+  ``timesteps`` and a model of ``num_classes``), as Settings keywords."""
+  sampler, eta = require(config, "sample.sampler"), float(require(config, "sample.eta"))
+  samplers.check_sampler(sampler, eta)
+  steps = int(require(config, "sample.steps"))
+  guidance_weight = float(require(config, "sample.guidance_weight"))
+  check_sampling(steps, timesteps, guidance_weight, num_classes)
+  return dict(
+      sampler=sampler, steps=steps, eta=eta, guidance_weight=guidance_weight,
       classifier_scale=float(require(config, "sample.classifier_scale")),
       fixed_point_iters=int(require(config, "sample.inversion_fixed_point_iters")),
-      use_ema=bool(require(config, "sample.use_ema")),
-      optim=dict(require(config, "optim")))
+      use_ema=bool(require(config, "sample.use_ema")))
+
+
+def guided_settings(config, denoiser_config):
+  """A guided sampler's Settings: the denoiser run's model (never restated)
+  with this config's sampling fields."""
+  denoiser = read_settings(denoiser_config)
+  sampling = read_sampling(config, denoiser.timesteps, denoiser.num_classes)
+  return dataclasses.replace(denoiser, name="guided", **sampling)

@@ -9,11 +9,17 @@ from genjax.families.gan.models import apply_with_stats
 from genjax.families.gan.steps import batch_labels, sample_latents
 
 
+def critic_logits(nets, d_params, d_stats, images, labels):
+  """D's logits [B] with ``d_params`` and ``d_stats`` on ``images`` in
+  evaluation mode (running BatchNorm statistics, spectral norms not updated)."""
+  logits, _ = apply_with_stats(nets.discriminator, d_params, d_stats, images, labels,
+                               train=False, update_stats=False)
+  return logits
+
+
 def discriminator_logits(nets, state, images, labels):
   """D's logits [B] on ``images`` in evaluation mode (statistics not updated)."""
-  logits, _ = apply_with_stats(nets.discriminator, state.d_params, state.d_stats,
-                               images, labels, train=False, update_stats=False)
-  return logits
+  return critic_logits(nets, state.d_params, state.d_stats, images, labels)
 
 
 def eval_d_real(settings, nets, state, batch, rng):

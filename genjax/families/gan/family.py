@@ -21,6 +21,7 @@ nets, ...)``; ``make_family`` binds the first two):
                  standing BatchNorm statistics of the EMA generator)
   evaluation.py  eval_d_real, eval_r_t, eval_d_fake
   state.py       GANState, both players' parameters and optimisers in one pytree
+  exports.py     trained (the bundle's parameters), generate, discriminate, z_dim
 Data are 8-bit images in [-1, 1] (``scale_pm1``); samples come back in [0, 1].
 """
 import dataclasses
@@ -38,7 +39,7 @@ from genjax.core.state import init_key
 from genjax.errors import ConfigError, check_choice
 from genjax.families.base import Family, pm1_to_unit
 from genjax.families.gan import augment as augment_lib
-from genjax.families.gan import evaluation, losses, models, sampling, steps
+from genjax.families.gan import evaluation, exports, losses, models, sampling, steps
 from genjax.families.gan.state import create_gan_state
 
 PENALTIES = ("none", "r1", "r2", "gp")
@@ -215,7 +216,8 @@ def build_networks(settings):
       g_cond=settings.g_cond, d_cond=settings.d_cond,
       spectral_norm=settings.spectral_norm, d_batch_norm=settings.d_batch_norm)
   g_optimizer, ema_decay = optimizer_from_config(settings.optim)
-  d_optimizer = make_optimizer(**dict(settings.optim, lr=settings.d_lr))
+  # optim.groups (trainable groups) name G's parameters: D trains whole.
+  d_optimizer = make_optimizer(**dict(settings.optim, lr=settings.d_lr, groups=()))
   return Networks(generator, discriminator, g_optimizer, d_optimizer, ema_decay)
 
 
@@ -233,10 +235,10 @@ def init(settings, nets, rng, example_batch):
                           nets.d_optimizer)
 
 
-def make_family(config, runs=None):
+def make_family(config, deps=None):
   """The GAN Family: reads the settings, builds G, D and their optimisers and
   binds the functions of steps.py, sampling.py and evaluation.py to them."""
-  del runs  # builds on no other run
+  del deps  # builds on no other run
   settings = read_settings(config)
   nets = build_networks(settings)
   bind = lambda fn: functools.partial(fn, settings, nets)
@@ -247,4 +249,5 @@ def make_family(config, runs=None):
       train_step=bind(steps.train_step),
       eval_metrics={name: bind(fn) for name, fn in metrics.items()},
       sample=bind(sampling.sample), image_grids=bind(sampling.image_grids),
-      data_to_unit=pm1_to_unit, num_classes=settings.num_classes or None)
+      data_to_unit=pm1_to_unit, num_classes=settings.num_classes or None,
+      exports=exports.family_exports(settings, nets), trained=bind(exports.trained))

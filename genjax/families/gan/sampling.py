@@ -31,10 +31,11 @@ def standing_stats(generator, params, stats, z, labels):
   return jax.tree.map(lambda v: v / (1.0 - BN_MOMENTUM), new)
 
 
-def generator_variables(settings, nets, state):
-  """(params, BatchNorm statistics) of the sampling generator: the raw G's, or
-  G's EMA with standing statistics of a fixed, untruncated draw."""
-  if not settings.use_ema:
+def trained_generator(settings, nets, state, use_ema):
+  """(params, BatchNorm statistics) of the generator: the raw G's, or (with
+  ``use_ema`` and an EMA kept) G's EMA with standing statistics of a fixed,
+  untruncated draw."""
+  if not use_ema or state.g_ema_params is None:
     return state.g_params, state.g_stats
   z = sample_latents(settings, jax.random.PRNGKey(STANDING_SEED), STANDING_NUM)
   labels = sample_labels(STANDING_NUM, settings.num_classes)
@@ -42,11 +43,21 @@ def generator_variables(settings, nets, state):
                                             state.g_stats, z, labels)
 
 
+def generator_variables(settings, nets, state):
+  """(params, BatchNorm statistics) of the sampling generator (``sample.use_ema``)."""
+  return trained_generator(settings, nets, state, settings.use_ema)
+
+
+def generator_images(nets, params, stats, z, labels):
+  """G(z, labels) in evaluation mode (running statistics), in [0, 1]."""
+  images, _ = apply_with_stats(nets.generator, params, stats, z, labels, train=False)
+  return pm1_to_unit(images)
+
+
 def generate(settings, nets, state, z, labels):
   """The sampling generator's images of latents ``z`` (+ labels), in [0, 1]."""
   params, stats = generator_variables(settings, nets, state)
-  images, _ = apply_with_stats(nets.generator, params, stats, z, labels, train=False)
-  return pm1_to_unit(images)
+  return generator_images(nets, params, stats, z, labels)
 
 
 def sample(settings, nets, state, rng, num, cond=None):

@@ -1,6 +1,6 @@
-"""The diffusion family behind the contract: bad configs, classifier guidance
-through the trainer's loader of runs, and the jitted DDIM sampler against an
-independently written DDIM loop."""
+"""The diffusion family behind the contract: bad configs and the jitted DDIM
+sampler against an independently written DDIM loop (classifier guidance over
+trained runs: test_functions.py and the guided_mnist smoke test)."""
 import math
 
 import jax
@@ -15,7 +15,6 @@ from genjax.families.diffusion import family as fam
 from genjax.families.diffusion import samplers
 from genjax.families.diffusion import schedules
 from genjax.families.diffusion.unet import UNet
-from genjax.train.restore import load_run
 from tests.helpers import load_config
 
 
@@ -45,45 +44,6 @@ def test_hybrid_loss_needs_a_learned_variance():
   config.lock()
   with pytest.raises(ConfigError, match="needs model.variance='learned'"):
     fam.make_family(config)
-
-
-def test_classifier_guidance_without_the_trainers_loader_is_a_config_error():
-  with pytest.raises(ConfigError, match="classifier guidance loads another run"):
-    fam.make_family(smoke(classifier_workdir="runs/classifier_mnist"))
-
-
-def test_classifier_workdir_must_hold_a_classifier(tmp_path):
-  with pytest.raises(Exception, match="not a genjax workdir"):
-    registry.make_family(smoke(classifier_workdir=str(tmp_path)), runs=load_run)
-
-
-@pytest.fixture(scope="module")
-def classifier_run(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("clf") / "run")
-  main.run(load_config("experiments/diffusion/classifier_mnist.py"), workdir, "train")
-  return workdir
-
-
-@pytest.mark.slow
-def test_a_trained_classifier_run_guides_sampling_through_the_trainers_loader(
-    classifier_run):
-  config = smoke(classifier_workdir=classifier_run, classifier_scale=3.0)
-  family = registry.make_family(config, runs=load_run)
-  assert family.num_classes == 10   # the classifier's classes
-  state = jax.jit(family.init)(jax.random.PRNGKey(0), example_batch((28, 28, 1)))
-  x = family.sample(state, jax.random.PRNGKey(1), 4, jnp.array([0, 1, 2, 3]))
-  assert x.shape == (4, 28, 28, 1) and float(x.min()) >= 0 and float(x.max()) <= 1
-  assert np.isfinite(np.asarray(x)).all()
-
-
-@pytest.mark.slow
-def test_a_classifier_with_other_classes_is_refused(classifier_run):
-  config = smoke("experiments/diffusion/cfg_mnist.py", classifier_workdir=classifier_run)
-  config.unlock()
-  config.model.num_classes = 5
-  config.lock()
-  with pytest.raises(ConfigError, match="10 classes vs the model's 5"):
-    registry.make_family(config, runs=load_run)
 
 
 def ddim_reference(model_fn, x_T, T, num_steps, clip):

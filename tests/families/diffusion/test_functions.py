@@ -144,7 +144,7 @@ def test_sampled_classes_are_the_models_else_the_guiding_classifiers():
   assert ddpm.sampled_classes(settings, ddpm.build_networks(settings)) == 3
   settings = settings_lib.read_settings(tiny_config())
   assert ddpm.sampled_classes(settings, ddpm.build_networks(settings)) == 0
-  guide = guidance.Guide(7, lambda x, t, y: jnp.zeros(x.shape[0]), 0)
+  guide = guidance.Guide(7, lambda bundle, x, t, y: jnp.zeros(x.shape[0]))
   assert ddpm.sampled_classes(settings, ddpm.build_networks(settings, guide)) == 7
 
 
@@ -236,8 +236,9 @@ def test_guided_model_fn_follows_the_classifier_free_guidance_formula():
   assert kind == "eps" and float(jnp.abs(conditional - unconditional).max()) > 1e-3
 
   centres = jnp.stack([jnp.full((4, 4, 1), c) for c in (-0.5, 0.0, 0.5)])
-  log_prob = lambda x_, t_, y: -0.5 * jnp.sum(jnp.square(x_ - centres[y]), axis=(1, 2, 3))
-  guided = dataclasses.replace(nets, guide=guidance.Guide(3, log_prob, 0))
+  log_prob = lambda bundle, x_, t_, y: -0.5 * jnp.sum(jnp.square(x_ - centres[y]),
+                                                     axis=(1, 2, 3))
+  guided = dataclasses.replace(nets, guide=guidance.Guide(3, log_prob))
   settings = dataclasses.replace(settings, classifier_scale=1.5)
   model_fn, kind = ddpm.guided_model_fn(settings, guided, state, labels)
   sqrt_1m_abar = np.sqrt(1 - np.cumprod(1 - np.minimum(np.linspace(0.01, 2.0, 10), 0.999)))
@@ -299,7 +300,7 @@ def test_generate_with_classifier_guidance_draws_the_requested_classes():
       dict(steps=50, sampler="ddim", eta=0.0), timesteps=1000, clip_x0=False))
   base = ddpm.build_networks(settings).schedule
   denoiser = GaussianDenoiser(base, [-0.5, 0.5], 0.1)
-  guide = guidance.Guide(2, denoiser.log_prob, 0)
+  guide = guidance.Guide(2, lambda bundle, x, t, y: denoiser.log_prob(x, t, y))
   nets = dataclasses.replace(ddpm.build_networks(settings, guide), model=denoiser)
   run = jax.jit(lambda r: ddpm.generate(settings, nets, STATELESS, r, 200))
   x = np.asarray(run(jax.random.PRNGKey(7))).reshape(200, -1)
@@ -378,28 +379,37 @@ def test_classifier_eval_metrics_follow_a_constant_heads_bias():
 
 # guidance.py and family.py
 
-def classifier_runs(num_classes=4, image_shape=(4, 4, 1), bias=None):
-  """A stand-in for the trainer's loader: a classifier run (config, state) in memory."""
-  config = tiny_config(name="classifier", num_classes=num_classes, image_shape=image_shape)
-  settings, nets, state = tiny(name="classifier", num_classes=num_classes,
-                               image_shape=image_shape)
+def classifier_run(num_classes=4, image_shape=(4, 4, 1), bias=None, **model):
+  """A trained run stand-in: (Dependency, bundle) of a tiny classifier (or
+  denoiser, with ``name='ddpm'``) in memory, as the trainer resolves them."""
+  from genjax.families.base import bundle_of
+  from genjax.train.deps import Dependency
+  model = dict(dict(name="classifier"), **model)
+  config = tiny_config(num_classes=num_classes, image_shape=image_shape, **model)
+  _, _, state = tiny(num_classes=num_classes, image_shape=image_shape, **model)
   if bias is not None:
     state = zero_head(state, bias)
-  calls = []
-
-  def runs(workdir, what):
-    calls.append((workdir, what))
-    return config, None, state, 6
-  return runs, calls
+  built = family.make_family(config)
+  dep = Dependency(model["name"], f"/runs/{model['name']}", 6, True, "sha256:x",
+                   config, built, {})
+  return dep, bundle_of(built, state)
 
 
-def test_classifier_log_prob_is_the_log_softmax_of_the_label():
-  settings, nets, state = tiny(name="classifier", num_classes=4)
+def guided(sample=None, denoiser=None, **classifier_model):
+  """(family, frozen) of the guided model over a tiny denoiser and classifier."""
+  den, den_bundle = classifier_run(**dict(dict(name="ddpm", num_classes=0), **(denoiser or {})))
+  clf, clf_bundle = classifier_run(**classifier_model)
+  config = tiny_config(sample, name="guided")
+  built = family.make_family(config, deps={"denoiser": den, "classifier": clf})
+  return built, {"denoiser": den_bundle, "classifier": clf_bundle}
+
+
+def test_the_classifier_export_is_the_log_softmax_of_the_label():
   bias = np.array([0.5, -1.0, 0.0, 1.5])
-  state = zero_head(state, bias)
+  dep, bundle = classifier_run(bias=bias)
   labels = jnp.array([0, 3, 1])
-  got = guidance.classifier_log_prob(nets.model, state.params, jnp.ones((3, 4, 4, 1)),
-                                     jnp.array([0, 5, 9]), labels)
+  got = dep.family.exports["log_prob"](bundle, jnp.ones((3, 4, 4, 1)),
+                                       jnp.array([0, 5, 9]), labels)
   np.testing.assert_allclose(got, bias[[0, 3, 1]] - special.logsumexp(bias), rtol=1e-5)
 
 
@@ -415,29 +425,49 @@ def test_misfits_name_each_disagreement_with_the_denoiser():
       "4 classes vs the model's 5"]
 
 
-def test_load_classifier_needs_the_trainers_loader_and_a_classifier_run():
-  settings = settings_lib.read_settings(tiny_config(dict(classifier_workdir="runs/c")))
-  with pytest.raises(ConfigError, match="needs the trainer's loader.*runs=genjax.train"):
-    guidance.load_classifier("runs/c", settings, None)
-  not_a_classifier = lambda workdir, what: (tiny_config(), None, None, 3)
-  with pytest.raises(ConfigError, match="'diffusion'/'ddpm' run, not a diffusion noisy"):
-    guidance.load_classifier("runs/c", settings, not_a_classifier)
-  bias = np.array([0.0, 1.0, 2.0, 3.0])
-  runs, calls = classifier_runs(bias=bias)
-  guide = guidance.load_classifier("runs/c", settings, runs)
-  assert (guide.num_classes, guide.step) == (4, 6) and calls[0][0] == "runs/c"
-  got = guide.log_prob(jnp.zeros((2, 4, 4, 1)), jnp.array([0, 9]), jnp.array([3, 0]))
-  np.testing.assert_allclose(got, bias[[3, 0]] - special.logsumexp(bias), rtol=1e-5)
+def test_the_guided_model_samples_with_the_classifiers_classes_and_trains_nothing():
+  built, frozen = guided()
+  assert (built.family, built.model, built.num_classes) == ("diffusion", "guided", 4)
+  assert (built.trains, built.deps, built.eval_metrics) == (False, ("classifier", "denoiser"), {})
+  state = built.init(jax.random.PRNGKey(0), example_batch((4, 4, 1)), frozen)
+  assert jax.tree.leaves(state.params) == []
+  x = built.sample(state, jax.random.PRNGKey(1), 4, jnp.array([0, 1, 2, 3]), frozen)
+  assert x.shape == (4, 4, 4, 1) and 0 <= float(x.min()) <= float(x.max()) <= 1
 
 
-def test_make_family_guides_an_unconditional_model_with_the_classifiers_classes():
-  runs, calls = classifier_runs()
-  built = family.make_family(tiny_config(dict(classifier_workdir="runs/c")), runs=runs)
-  assert (built.family, built.model, built.num_classes) == ("diffusion", "ddpm", 4)
-  assert sorted(built.eval_metrics) == ["bpd", "loss"] and len(calls) == 1
+def test_a_classifier_constant_in_x_leaves_the_denoisers_samples_unchanged():
+  """grad_x log p(y | x_t) = 0 for a classifier whose logits ignore x (zero
+  head): guidance at any scale must give the unguided denoiser's samples."""
+  built, frozen = guided(dict(classifier_scale=5.0, eta=1.0), bias=[0.0, 1.0, 2.0, 3.0])
+  den_settings = settings_lib.read_settings(tiny_config(dict(eta=1.0), num_classes=0))
+  plain = family.make_family(tiny_config(dict(eta=1.0), num_classes=0))
+  state = built.init(jax.random.PRNGKey(0), example_batch((4, 4, 1)), frozen)
+  rng = jax.random.PRNGKey(3)
+  got = built.sample(state, rng, 4, jnp.array([0, 1, 2, 3]), frozen)
+  want = plain.sample(guidance.denoiser_state(frozen["denoiser"]), rng, 4)
+  assert den_settings.num_classes == 0
+  np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("deps,match", [
+    (("denoiser",), "builds on a trained diffusion/classifier run named 'classifier'"),
+    (("classifier",), "builds on a trained diffusion/ddpm run named 'denoiser'"),
+    (("denoiser", "swapped"), "holds a diffusion/ddpm run; classifier guidance "
+                              "\\(model.name='guided'\\) needs a diffusion/classifier"),
+])
+def test_the_guided_model_names_a_missing_or_wrong_run(deps, match):
+  den, _ = classifier_run(name="ddpm", num_classes=0)
+  clf, _ = classifier_run()
+  given = {"denoiser": den, "classifier": clf}
+  given = {k: (den if "swapped" in deps else given[k]) for k in
+           ("denoiser", "classifier") if k in deps or "swapped" in deps}
+  with pytest.raises(ConfigError, match=match):
+    family.make_family(tiny_config(name="guided"), deps=given)
+
+
+def test_a_classifier_with_other_classes_is_refused():
   with pytest.raises(ConfigError, match="10 classes vs the model's 5"):
-    family.make_family(tiny_config(dict(classifier_workdir="runs/c"), num_classes=5),
-                       runs=classifier_runs(num_classes=10)[0])
+    guided(denoiser=dict(num_classes=5), num_classes=10)
 
 
 def test_classifier_family_draws_no_samples_and_reports_its_accuracy():

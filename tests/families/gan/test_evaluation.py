@@ -24,7 +24,7 @@ def _setup():
   state = tiny_state(nets, affine_generator_params(g_kernel, G_BIAS),
                      linear_critic_params(np.concatenate([W, V]), B0))
   batch = {"image": random_images(3), "label": jnp.asarray(LABELS),
-           "mask": jnp.ones((BATCH,))}
+           "valid": jnp.ones((BATCH,))}
   return settings, nets, state, batch
 
 

@@ -294,6 +294,7 @@ MULTI = r'''
 import json, jax, jax.numpy as jnp, numpy as np
 from genjax.families.gan.config import default_config
 from genjax.families.gan.family import make_family
+from genjax.train import deps as deps_lib
 from genjax.train import loop
 from genjax.core import sharding
 c = default_config()
@@ -309,11 +310,11 @@ for n in (1, 4):
   mesh = jax.sharding.Mesh(np.array(jax.devices()[:n]), (sharding.DATA_AXIS,))
   state = jax.jit(fam.init, out_shardings=sharding.replicated(mesh))(jax.random.PRNGKey(0), ex)
   init_stats = jax.device_get(state.g_stats)
-  step = loop.jit_train_step(fam, mesh)
+  step = loop.jit_train_step(deps_lib.frozen_last(fam), mesh)
   for b in batches:
     gb = sharding.to_global(b, mesh)
     assert len(gb["image"].sharding.device_set) == n
-    state, m = step(state, gb)
+    state, m = step(state, gb, {})
     jax.block_until_ready(m)
   moved = float(np.abs(jax.device_get(state.g_stats["batch_stats"]["norm0"]["bn"]["mean"])
                        - init_stats["batch_stats"]["norm0"]["bn"]["mean"]).max())
