@@ -253,3 +253,21 @@ def test_a_consumer_sigkilled_and_resumed_equals_an_uninterrupted_run(teacher, t
   sb, b = _params(ref, _config(teacher, end))
   assert sa == sb == end
   assert_same_state(a, b)
+
+
+@pytest.mark.slow
+def test_the_step_does_not_grow_with_the_frozen_dependency(tmp_path):
+  """0.1M vs 10M frozen parameters: the compiled step's serialized size and
+  its HLO stay within 1.2x (baked in as constants, the 10M teacher's would
+  be ~40 MB of HLO). Compile times: benchmarks/frozen_deps.py."""
+  costs = {}
+  for hidden in (64, 6400):
+    teacher = str(tmp_path / f"teacher{hidden}")
+    config = probe.teacher_config(hidden)
+    config.lock()
+    main.run(config, teacher, "train")
+    costs[hidden] = probe.step_costs(teacher, str(tmp_path / f"probe{hidden}"))
+  small, big = costs[64], costs[6400]
+  assert small["frozen_params"] < 150_000 and big["frozen_params"] > 10_000_000
+  assert big["executable_bytes"] <= 1.2 * small["executable_bytes"]
+  assert big["hlo_bytes"] <= 1.2 * small["hlo_bytes"]
