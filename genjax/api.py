@@ -14,6 +14,7 @@ import functools
 import jax
 import numpy as np
 
+from genjax.core import sharding
 from genjax.families.base import bundle_of
 from genjax.train import restore
 
@@ -37,7 +38,10 @@ class Run:
 
   @functools.cached_property
   def _sample_fn(self):
-    return jax.jit(self._loaded.fam.sample, static_argnums=2)
+    # The very program --mode sample compiles (same shardings), so XLA's
+    # persistent cache serves it when the run was sampled before.
+    return jax.jit(self._loaded.fam.sample, static_argnums=2,
+                   out_shardings=sharding.replicated(self._loaded.mesh))
 
   def sample(self, num, seed=None, cond=None):
     """``num`` samples as numpy [num, H, W, C] in [0, 1]. ``seed`` defaults to

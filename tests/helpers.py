@@ -99,3 +99,21 @@ def trains(config):
   from genjax.train import deps
   resolved, _ = deps.resolve(config, sharding.make_mesh())
   return registry.make_family(config, deps=resolved).trains
+
+
+def program_group(path):
+  """Experiments whose smoke runs compile the same programs (the same family,
+  model and batch) share an xdist group: under ``--dist loadgroup`` they run
+  one after the other on one worker, so the second loads the first's compiled
+  steps from the session's persistent XLA cache instead of compiling them
+  concurrently on the other worker. An experiment built on other runs joins
+  its first dependency's group, whose smoke run that worker then trains once."""
+  import hashlib
+  import json
+  c = load_config(path)
+  entries = dependency_entries(c)
+  if entries:
+    return program_group(entries[0][1].experiment)
+  key = json.dumps({"family": c.family, "model": c.model.to_dict(),
+                    "batch": c.train.batch_size}, sort_keys=True, default=str)
+  return hashlib.sha1(key.encode()).hexdigest()[:10]

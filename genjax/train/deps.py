@@ -173,6 +173,11 @@ def _choose_step(name, workdir, spec_step, pinned):
         "it first (or wait for its first checkpoint).")
   if pinned.get("step") is not None:
     step = int(pinned["step"])
+    if spec_step is not None and int(spec_step) != step:
+      raise WorkdirError(
+          f"{_where(name)}.step={spec_step}: this run was started on step "
+          f"{step} of {workdir}. Drop the override (or pass {step}) to resume "
+          "it, or use a new --workdir for a run on another step.")
     if step not in steps:
       raise WorkdirError(
           f"{_where(name)}: this run was started on step {step} of {workdir}, "

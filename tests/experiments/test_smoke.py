@@ -1,5 +1,4 @@
 """Every experiment config: a `:smoke` run end to end, then a resume, eval and sample."""
-import hashlib
 import json
 import os
 
@@ -10,7 +9,7 @@ from genjax import main, registry
 from genjax.eval import evaluators
 from tests.experiments.first_step import NOT_MODEL, RECORD
 from tests.helpers import (dependency_entries, experiment_files, load_config,
-                           with_smoke_deps)
+                           program_group, with_smoke_deps)
 
 with open(RECORD) as _f:
   RECORDED = json.load(_f)   # path -> metrics of the first smoke step
@@ -27,23 +26,7 @@ RESUMED = set(FLAGSHIPS) | {  # and the first experiment of any other family
     if not any(f.startswith(os.path.dirname(p) + "/") for f in FLAGSHIPS)}
 
 
-def _same_program_group(path):
-  """Experiments whose smoke runs compile the same programs (the same family,
-  model and batch) share an xdist group: under ``--dist loadgroup`` they run
-  one after the other on one worker, so the second loads the first's compiled
-  steps from the session's persistent XLA cache instead of compiling them
-  concurrently on the other worker. An experiment built on other runs joins
-  its first dependency's group, whose smoke run that worker then trains once."""
-  c = load_config(path)
-  entries = dependency_entries(c)
-  if entries:
-    return _same_program_group(entries[0][1].experiment)
-  key = json.dumps({"family": c.family, "model": c.model.to_dict(),
-                    "batch": c.train.batch_size}, sort_keys=True, default=str)
-  return hashlib.sha1(key.encode()).hexdigest()[:10]
-
-
-SMOKE_PARAMS = [pytest.param(p, marks=pytest.mark.xdist_group(_same_program_group(p)))
+SMOKE_PARAMS = [pytest.param(p, marks=pytest.mark.xdist_group(program_group(p)))
                 for p in EXPERIMENTS]
 
 

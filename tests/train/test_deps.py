@@ -109,6 +109,16 @@ def test_a_pinned_checkpoint_that_is_gone_is_refused(teacher, tmp_path):
     main.run(_config(teacher, 4), wd, "eval")
 
 
+def test_a_resume_naming_another_step_is_refused(teacher, tmp_path):
+  wd = str(tmp_path / "probe")
+  main.run(_config(teacher, 2), wd, "train")
+  c = probe.probe_config(teacher, 4)
+  c.deps.teacher.step = 3
+  c.lock()
+  with pytest.raises(WorkdirError, match="was started on step 6"):
+    main.run(c, wd, "train")
+
+
 def test_a_resume_naming_another_dependency_is_refused(teacher, tmp_path):
   wd, other = str(tmp_path / "probe"), str(tmp_path / "other")
   main.run(_config(teacher, 2), wd, "train")

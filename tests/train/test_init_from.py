@@ -14,9 +14,12 @@ from genjax.core import sharding
 from genjax.errors import ConfigError
 from genjax.train import deps as deps_lib
 from genjax.train import loop
-from tests.helpers import load_config, smoke_run
+from tests.helpers import load_config, program_group, smoke_run
 
+# One worker takes these with the ddpm experiments' smoke tests (their xdist
+# group), so the session trains the ddpm_mnist smoke source once there.
 SOURCE = "experiments/diffusion/ddpm_mnist.py"
+pytestmark = pytest.mark.xdist_group(program_group(SOURCE))
 FINETUNE = "experiments/diffusion/ddpm_finetune_fashion_mnist.py"
 DECODER = "experiments/diffusion/ddpm_finetune_decoder_fashion_mnist.py"
 

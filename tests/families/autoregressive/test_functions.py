@@ -291,7 +291,7 @@ def test_image_grids_cycle_through_a_batch_smaller_than_the_grid():
 # --- make_family -------------------------------------------------------------
 
 def test_make_family_names_the_family_and_binds_the_functions():
-  family = ar.make_family(config_of(num_classes=3), runs=object())
+  family = ar.make_family(config_of(num_classes=3), deps={})
   assert (family.family, family.model, family.num_classes) == ("autoregressive",
                                                                "pixelcnn", 3)
   assert sorted(family.eval_metrics) == ["bpd", "nll"]
