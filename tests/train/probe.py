@@ -122,6 +122,7 @@ def step_costs(teacher_workdir, workdir, closed_over=False, repeats=1):
     args = (state, batch)
   times = []
   for _ in range(repeats):   # the median of ``repeats`` lower + compile
+    jax.clear_caches()       # (else the second lowering is served from memory)
     t0 = time.perf_counter()
     lowered = step.lower(*args)
     compiled = lowered.compile()
