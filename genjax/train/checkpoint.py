@@ -43,3 +43,17 @@ class Checkpointer:
   def close(self):
     self._manager.wait_until_finished()
     self._manager.close()
+
+
+def restore_subset(workdir, item, step):
+  """The leaves of ``item`` (nested dicts of ShapeDtypeStructs with
+  shardings, a part of the saved state's layout) from ``workdir``'s
+  checkpoint ``step``; nothing else is read (orbax partial restore)."""
+  manager = ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), "checkpoints"),
+                                  item_handlers=ocp.PyTreeCheckpointHandler())
+  try:
+    return manager.restore(step, args=ocp.args.PyTreeRestore(
+        item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+        partial_restore=True))
+  finally:
+    manager.close()

@@ -29,7 +29,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 
 from genjax import config as config_lib
 from genjax import registry
@@ -37,6 +36,7 @@ from genjax.core import params as params_lib
 from genjax.core import sharding as shard_lib
 from genjax.errors import ConfigError, WorkdirError, check_choice
 from genjax.families.base import example_batch
+from genjax.train import checkpoint as ckpt_lib
 from genjax.train import workdir as workdir_lib
 
 PARAMS = ("ema", "raw")
@@ -94,26 +94,23 @@ def _lookup(tree, keys):
   return tree
 
 
-def restore_trained(family, config, workdir, step, use_ema, mesh):
+def _keyed(tree):
+  """{(key, ...): leaf} of ``tree`` (the saved checkpoint's key paths)."""
+  return {tuple(_key(p) for p in path): leaf
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def restore_trained(family, config, workdir, step, use_ema, mesh, frozen=None):
   """``family.trained(state, use_ema)`` of ``workdir``'s checkpoint ``step``,
-  restored alone (replicated on ``mesh``): no optimiser state is read."""
-  shapes = jax.eval_shape(family.init, jax.random.PRNGKey(0),
-                          example_batch(tuple(config.model.image_shape)))
-  abstract = shard_lib.replicate_abstract(shapes, mesh)
-  refs = trained_refs(family, abstract, use_ema)
-  flat = dict(jax.tree_util.tree_leaves_with_path(abstract))
-  by_keys = {tuple(_key(p) for p in path): leaf for path, leaf in flat.items()}
-  wanted = [r.keys for r in jax.tree.leaves(refs)]
-  item = _nested((k, by_keys[k]) for k in wanted)
-  manager = ocp.CheckpointManager(
-      os.path.join(workdir, "checkpoints"),
-      item_handlers=ocp.PyTreeCheckpointHandler())
-  try:
-    restored = manager.restore(step, args=ocp.args.PyTreeRestore(
-        item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
-        partial_restore=True))
-  finally:
-    manager.close()
+  restored alone (replicated on ``mesh``): no optimiser state is read.
+  ``frozen``: the bundles of the run's own dependencies (its init takes them)."""
+  shapes = jax.eval_shape(frozen_last(family).init, jax.random.PRNGKey(0),
+                          example_batch(tuple(config.model.image_shape)),
+                          frozen or {})
+  abstract = _keyed(shard_lib.replicate_abstract(shapes, mesh))
+  refs = trained_refs(family, shapes, use_ema)
+  item = _nested((r.keys, abstract[r.keys]) for r in jax.tree.leaves(refs))
+  restored = ckpt_lib.restore_subset(workdir, item, step)
   return jax.tree.map(lambda r: _lookup(restored, r.keys), refs)
 
 
@@ -217,7 +214,8 @@ def load_reference(name, spec, pinned, mesh, chain=()):
   sub_deps, sub_bundles = resolve(run_config, mesh, pins=plain.get("deps") or {},
                                   chain=chain + (workdir,))
   family = registry.make_family(run_config, deps=sub_deps)
-  trained = restore_trained(family, run_config, workdir, step, params == "ema", mesh)
+  trained = restore_trained(family, run_config, workdir, step, params == "ema", mesh,
+                            sub_bundles)
   digest = fingerprint(plain, trained)
   if pinned.get("fingerprint") and pinned["fingerprint"] != digest:
     raise WorkdirError(
@@ -299,38 +297,43 @@ def init_from(family, state, source, spec):
   if source is None:
     return state
   dep, bundle = source
-  state, copied = copy_init(family, state, bundle, spec)
+  copied = check_copy(family, state, source, spec)
   print(f"genjax: init_from {dep.workdir} step {dep.step}: copied "
         f"{len(copied)} parameter arrays", flush=True)
-  return state
+  return copy_init(family, state, bundle, spec)
 
 
-def check_copy(family, shapes, source, spec):
-  """The start-up errors of ``copy_init`` (a pattern that matches nothing, a
-  missing path, a shape mismatch), from the state's shapes alone."""
-  if source is not None:
-    copy_init(family, shapes, source[1], spec, check_only=True)
+def _trained_view(family, state, use_ema):
+  """(refs, leaves) of ``family.trained`` over ``state``: which state leaf
+  each trained leaf is, and its value."""
+  refs = trained_refs(family, state, use_ema)
+  flat = _keyed(state)
+  return refs, jax.tree.map(lambda r: flat[r.keys], refs)
 
 
-def copy_init(family, state, source_bundle, spec, check_only=False):
+def check_copy(family, state, source, spec):
+  """The paths ``copy_init`` copies; its start-up errors (a pattern that
+  matches nothing, a missing path, a shape mismatch) from the state's
+  shapes alone. [] without a source."""
+  if source is None:
+    return []
+  _, dst = _trained_view(family, state, False)
+  return params_lib.copy_paths(dst, source[1]["trained"], spec["include"],
+                               spec["exclude"])
+
+
+def copy_init(family, state, source_bundle, spec):
   """``state`` with the ``init_from`` run's parameters copied in (params, and
   the EMA when kept) where their ``trained`` paths match ``spec.include``
-  (and not ``spec.exclude``); returns (state, copied paths)."""
-  src = source_bundle["trained"]
-  flat = {tuple(_key(p) for p in path): leaf
-          for path, leaf in jax.tree_util.tree_leaves_with_path(state)}
+  (and not ``spec.exclude``)."""
   new_state = state
-  copied = None
   for use_ema in (False, True):
-    refs = trained_refs(family, state, use_ema)
-    dst = jax.tree.map(lambda r: flat[r.keys], refs)
-    copied = params_lib.copy_paths(dst, src, spec["include"], spec["exclude"])
-    if check_only:
-      return state, copied
-    merged = params_lib.copy_matching(dst, src, spec["include"], spec["exclude"])
+    refs, dst = _trained_view(family, state, use_ema)
+    merged = params_lib.copy_matching(dst, source_bundle["trained"],
+                                      spec["include"], spec["exclude"])
     # distinct buffers for params and EMA: the train step donates both
     new_state = _write_back(new_state, refs, jax.tree.map(jnp.copy, merged))
-  return new_state, copied
+  return new_state
 
 
 def _write_back(state, refs, values):
