@@ -281,3 +281,20 @@ def test_the_step_does_not_grow_with_the_frozen_dependency(tmp_path):
   assert small["frozen_params"] < 150_000 and big["frozen_params"] > 10_000_000
   assert big["executable_bytes"] <= 1.2 * small["executable_bytes"]
   assert big["hlo_bytes"] <= 1.2 * small["hlo_bytes"]
+
+
+def test_a_run_built_on_another_run_can_itself_be_a_dependency(teacher, tmp_path):
+  """The probe (over the teacher) resolved as a dependency: the teacher is
+  resolved from the probe's own pins and reaches the probe's init."""
+  from genjax.config import dependency
+  wd = str(tmp_path / "probe")
+  main.run(_config(teacher, 2), wd, "train")
+  dep, bundle = deps_lib.load_reference("probe", dependency(workdir=wd), {},
+                                        sharding.make_mesh())
+  assert (dep.step, sorted(dep.deps)) == (2, ["teacher"])
+  assert dep.deps["teacher"].step == 6
+  assert sorted(bundle["deps"]) == ["teacher"]
+  _, state = _params(wd, _config(teacher, 2))
+  for x, y in zip(jax.tree.leaves(bundle["trained"]["params"]),
+                  jax.tree.leaves(state.ema_params)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
