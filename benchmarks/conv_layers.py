@@ -1,12 +1,16 @@
 """Times genjax's conv formulations and UpConv against XLA's conv and nn.ConvTranspose.
 
     python benchmarks/conv_layers.py [--batch 128] [--repeats 20] [--only conv|up|step|scan]
+    python benchmarks/conv_layers.py --only conv --batch 64 --out benchmarks/results/conv_layers_cpu.json
 
 Each layer case is jitted forward, and forward + backward (gradients w.r.t.
 input and parameters), compiled once, then timed ``--repeats`` times; the
-median is printed in milliseconds. Sizes are those of an MNIST conv VAE
-(batch 128, 28x28 / 14x14 / 7x7, 32-64 channels). The result chose
-``DEFAULT_IMPL`` in ``genjax/nn/conv.py``. ``step`` times the whole jitted
+median is printed in milliseconds, with the forward + backward GFLOP/s
+(3 x the forward's 2*B*HO*WO*KH*KW*CIN*COUT). Sizes are those of an MNIST
+conv VAE (28x28 / 14x14 / 7x7, 32-64 channels) and of the DDPM U-Net of
+issue 24 (channels 32/64/64, the up path's concatenated skips). The result
+chose ``DEFAULT_IMPL`` in ``genjax/nn/conv.py``; ``--out`` writes the table
+as JSON. ``step`` times the whole jitted
 train step (forward + backward + Adam + EMA) of the autoencoder family's conv
 VAE (channels (32, 64), latent 32, Bernoulli) in images/s. ``scan`` times
 one 32-feature PixelRNN layer (Row LSTM, Diagonal BiLSTM; 28x28, batch 64)
@@ -14,6 +18,8 @@ with each formulation of the state-to-state conv that runs inside its
 ``lax.scan``: the result chose ``pixelrnn.SCAN_CONV_IMPL``.
 """
 import argparse
+import json
+import os
 import statistics
 import time
 
@@ -31,6 +37,11 @@ CONV_CASES = (
     ("s1 14x14 64->64", 14, 64, 64, 3, 1),
     ("s1 7x7 64->256", 7, 64, 256, 3, 1),
     ("s1 14x14 32->4", 14, 32, 4, 3, 1),
+    ("unet in 28x28 1->32", 28, 1, 32, 3, 1),
+    ("unet 28x28 64->32", 28, 64, 32, 3, 1),
+    ("unet 14x14 128->64", 14, 128, 64, 3, 1),
+    ("unet 7x7 128->64", 7, 128, 64, 3, 1),
+    ("unet down 28->14 s2 32", 28, 32, 32, 3, 2),
 )
 # (name, input HxW, cin, features)
 UP_CASES = (
@@ -68,14 +79,23 @@ def fwd_only(module, x):
   return jax.jit(module.apply), params
 
 
-def bench(name, modules, x, repeats):
-  cells = []
+def bench(name, modules, x, repeats, flops=None):
+  """Prints one row (forward / forward+backward ms per module); returns it as a dict."""
+  cells, row = [], {"case": name, "ms": {}}
   for label, m in modules:
     f, p = fwd_only(m, x)
     g, _ = fwd_bwd(m, x)
-    cells.append(f"{label} {time_fn(f, (p, x), repeats):7.2f}/"
-                 f"{time_fn(g, (p, x), repeats):7.2f}")
+    fwd, both = time_fn(f, (p, x), repeats), time_fn(g, (p, x), repeats)
+    row["ms"][label] = [round(fwd, 3), round(both, 3)]
+    rate = f" {3 * flops / both / 1e6:4.0f}GF/s" if flops else ""
+    cells.append(f"{label} {fwd:6.2f}/{both:6.2f}{rate}")
   print(f"{name:24s} " + "  ".join(cells), flush=True)
+  return row
+
+
+def conv_flops(batch, hw, cin, cout, k, s):
+  ho = -(-hw // s)
+  return 2 * batch * ho * ho * k * k * cin * cout
 
 
 def bench_vae_step(batch, repeats, steps=10):
@@ -128,15 +148,22 @@ def main():
   ap.add_argument("--batch", type=int, default=128)
   ap.add_argument("--repeats", type=int, default=20)
   ap.add_argument("--only", choices=("conv", "up", "step", "scan"), default=None)
+  ap.add_argument("--out", default=None, help="write the conv table as JSON here")
   args = ap.parse_args()
   print(f"backend {jax.default_backend()}, devices {jax.devices()}, batch {args.batch}")
   print("ms, forward / forward+backward, median of", args.repeats)
   key = jax.random.PRNGKey(1)
+  rows = []
   if args.only in (None, "conv"):
     for name, hw, cin, cout, k, s in CONV_CASES:
       x = jax.random.normal(key, (args.batch, hw, hw, cin))
-      bench(name, [(impl, Conv(cout, k, s, impl=impl)) for impl in IMPLS], x,
-            args.repeats)
+      rows.append(bench(name, [(impl, Conv(cout, k, s, impl=impl)) for impl in IMPLS], x,
+                        args.repeats, conv_flops(args.batch, hw, cin, cout, k, s)))
+  if args.out and rows:
+    with open(args.out, "w") as f:
+      json.dump({"machine": f"{os.cpu_count()}-core {jax.default_backend()}",
+                 "batch": args.batch, "repeats": args.repeats,
+                 "units": "ms [forward, forward+backward], median", "rows": rows}, f, indent=1)
   if args.only in (None, "up"):
     for name, hw, cin, f in UP_CASES:
       x = jax.random.normal(key, (args.batch, hw, hw, cin))
@@ -145,6 +172,7 @@ def main():
           ("ConvT4", nn.ConvTranspose(f, (4, 4), (2, 2), padding="SAME")),
           ("Up3-xla", UpConv(f, 3, impl="xla")),
           ("Up3-im2col", UpConv(f, 3, impl="im2col")),
+          ("Up3-blas", UpConv(f, 3, impl="blas")),
       ]
       bench(name, modules, x, args.repeats)
   if args.only in (None, "step"):

@@ -20,7 +20,8 @@ ALLOWED = {
     "errors": set(),
     "config": {"errors"},
     "core": {"errors"},
-    "nn": {"errors"},
+    "kernels": set(),                     # native kernels (genjax/kernels), under nn
+    "nn": {"errors", "kernels"},
     "data": {"errors", "config"},
     "eval": {"errors", "config", "core", "nn", "data"},
     "families": {"errors", "config", "core", "nn", "data", "eval"},

@@ -5,6 +5,10 @@ path for one backend is dropped in here once. Images are NHWC, kernels HWIO
 (as in ``flax.linen.Conv``; the parameters are named ``kernel`` and ``bias``).
 
 Formulations (``impl``), all the same maths:
+  'blas'    the native kernels of ``genjax/kernels/cpu_conv.cc`` (an XLA FFI
+            custom call, CPU, float32): per image, im2col over a block of
+            output rows that fits in cache, then one OpenBLAS sgemm; the input
+            and kernel gradients are kernels of the same kind (custom VJPs).
   'xla'     ``lax.conv_general_dilated``.
   'im2col'  pad, take the kh*kw strided shifted views of the input, concatenate
             them on the channel axis and do ONE matmul with the flattened kernel;
@@ -13,14 +17,22 @@ Formulations (``impl``), all the same maths:
             is itself a conv, slower still backwards).
   'taps'    a sum of kh*kw matmuls, one per kernel tap (no patch tensor).
 ``DEFAULT_IMPL`` picks one per backend and stride from measurements
-(``benchmarks/conv_layers.py``, batch 128, MNIST-VAE sizes, 2-core CPU):
-'im2col' beats XLA's conv on stride-2 layers (14x14x32 -> 7x7x64: 5.5 vs
-13.4 ms forward+backward) but loses 1.5-3x on stride-1 layers (XLA:CPU
-concatenates the shifted views at ~2 GB/s), so the CPU uses 'im2col' for
-strided convs only (a conv-VAE step: ~5% faster). GPU/TPU use XLA's conv. What
-made the CPU fast is ``UpConv`` below, replacing ``nn.ConvTranspose``, whose
-backward is ~20x its forward there (UpConv: 2x faster forward+backward on the
-14x14x64 -> 28x28x32 layer).
+(``benchmarks/conv_layers.py``, 2-core CPU, results in
+``benchmarks/results/conv_layers_cpu.json``): on the CPU 'blas' runs the
+forward + backward of the U-Net's and the VAE's 3x3 convs at 110-170 GFLOP/s
+where XLA's conv (YNNPACK) reaches 45-100 and the 'im2col'/'taps' graphs
+15-85 (XLA:CPU moves the shifted views at a few GB/s), for stride 1 and 2
+alike, and a whole DDPM U-Net train step ran 1.9x faster. Where the kernels
+cannot be built (no C++ compiler or OpenBLAS wheel: a warning says which) the
+CPU falls back to ``FALLBACK_IMPL``; other dtypes than float32 use 'xla'.
+GPU/TPU use XLA's conv. Before 'blas', what made the CPU fast was ``UpConv``
+below, replacing ``nn.ConvTranspose``, whose backward is ~20x its forward
+there (UpConv: 2x faster forward+backward on the 14x14x64 -> 28x28x32 layer).
+
+On a mesh of several CPU devices the custom call has no partitioning rule,
+so XLA runs it on the whole (gathered) batch on each device: correct, but it
+gives up the data parallelism; genjax's CPU default is one device, which the
+kernels keep busy on all cores through XLA's thread pool.
 
 ``UpConv`` is the 2x (or s x) upsampling layer that replaces a transposed conv:
 a stride-1 ``Conv`` to ``features * s * s`` channels followed by depth-to-space,
@@ -29,6 +41,8 @@ Video Super-Resolution Using an Efficient Sub-Pixel Convolutional Neural
 Network" (their periodic shuffling operator PS). It has the output shape of a
 stride-s 'SAME' ``nn.ConvTranspose`` and can represent one (tests show this).
 """
+import functools
+import warnings
 from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import flax.linen as nn
@@ -36,19 +50,33 @@ import jax
 import jax.numpy as jnp
 
 from genjax.errors import ConfigError, unknown_name
+from genjax.kernels import cpu_conv
 
-IMPLS = ("xla", "im2col", "patches", "taps")
+IMPLS = ("xla", "im2col", "patches", "taps", "blas")
 # backend (jax.default_backend()) -> (impl for stride 1, impl for stride > 1);
 # backends not listed use 'xla'. Measure with benchmarks/conv_layers.py first.
-DEFAULT_IMPL = {"cpu": ("xla", "im2col")}
+DEFAULT_IMPL = {"cpu": ("blas", "blas")}
+# Where 'blas' cannot be built (genjax.kernels.cpu_conv.unavailable_reason()).
+FALLBACK_IMPL = {"cpu": ("xla", "im2col")}
 
 Padding = Union[str, int, Sequence[Tuple[int, int]]]
 
 
 def default_impl(strides=(1, 1), backend=None):
   """The formulation used for ``strides`` on ``backend`` (default: the running one)."""
-  unit, strided = DEFAULT_IMPL.get(backend or jax.default_backend(), ("xla", "xla"))
+  backend = backend or jax.default_backend()
+  table = DEFAULT_IMPL
+  if "blas" in DEFAULT_IMPL.get(backend, ()) and not cpu_conv.available():
+    _warn_fallback()
+    table = FALLBACK_IMPL
+  unit, strided = table.get(backend, ("xla", "xla"))
   return strided if max(_pair(strides)) > 1 else unit
+
+
+@functools.cache
+def _warn_fallback():
+  warnings.warn(f"genjax: the CPU conv kernels are unavailable "
+                f"({cpu_conv.unavailable_reason()}); using XLA's convolution.")
 
 
 def _pair(v):
@@ -105,7 +133,70 @@ def _conv_patches(x, kernel, strides, pads):
   return cols @ kernel.transpose(2, 0, 1, 3).reshape(cin * kh * kw, cout)
 
 
-_IMPL_FNS = {"xla": _conv_xla, "im2col": _conv_im2col, "taps": _conv_taps,
+# 'blas': the kernels of genjax/kernels/cpu_conv.cc. The convolution y = A_k x
+# is linear in x and in k; its input gradient A_k^T dy ('dx') and kernel
+# gradient ('dw') are kernels too, and each of the three has the other two as
+# its VJP, so gradients of gradients (R1, path-length penalties) work:
+#   <g, A_k^T dy> = <A_k g, dy>       d dy = conv(g, k),   d k = dw(g, dy)
+#   <G, dw(x, dy)> = <A_G x, dy>      d dy = conv(x, G),   d x = dx(dy, G)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _blas_conv(x, kernel, strides, pads):
+  ho = (x.shape[1] + sum(pads[0]) - kernel.shape[0]) // strides[0] + 1
+  wo = (x.shape[2] + sum(pads[1]) - kernel.shape[1]) // strides[1] + 1
+  return cpu_conv.call("genjax_conv_fwd", (x.shape[0], ho, wo, kernel.shape[3]),
+                       x, kernel, strides, pads)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _blas_dx(dy, kernel, x_shape, strides, pads):
+  return cpu_conv.call("genjax_conv_dx", x_shape, dy, kernel, strides, pads)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _blas_dw(x, dy, kernel_shape, strides, pads):
+  return cpu_conv.call("genjax_conv_dw", kernel_shape, x, dy, strides, pads)
+
+
+def _conv_fwd(x, kernel, strides, pads):
+  return _blas_conv(x, kernel, strides, pads), (x, kernel)
+
+
+def _conv_bwd(strides, pads, res, dy):
+  x, kernel = res
+  return (_blas_dx(dy, kernel, x.shape, strides, pads),
+          _blas_dw(x, dy, kernel.shape, strides, pads))
+
+
+def _dx_fwd(dy, kernel, x_shape, strides, pads):
+  return _blas_dx(dy, kernel, x_shape, strides, pads), (dy, kernel)
+
+
+def _dx_bwd(x_shape, strides, pads, res, g):
+  dy, kernel = res
+  return _blas_conv(g, kernel, strides, pads), _blas_dw(g, dy, kernel.shape, strides, pads)
+
+
+def _dw_fwd(x, dy, kernel_shape, strides, pads):
+  return _blas_dw(x, dy, kernel_shape, strides, pads), (x, dy)
+
+
+def _dw_bwd(kernel_shape, strides, pads, res, g):
+  x, dy = res
+  return _blas_dx(dy, g, x.shape, strides, pads), _blas_conv(x, g, strides, pads)
+
+
+_blas_conv.defvjp(_conv_fwd, _conv_bwd)
+_blas_dx.defvjp(_dx_fwd, _dx_bwd)
+_blas_dw.defvjp(_dw_fwd, _dw_bwd)
+
+
+def _conv_blas(x, kernel, strides, pads):
+  if x.dtype != jnp.float32 or kernel.dtype != jnp.float32 or not cpu_conv.available():
+    return _conv_xla(x, kernel, strides, pads)      # the kernels are float32 only
+  return _blas_conv(x, kernel, tuple(strides), tuple(map(tuple, pads)))
+
+
+_IMPL_FNS = {"blas": _conv_blas, "xla": _conv_xla, "im2col": _conv_im2col, "taps": _conv_taps,
              "patches": _conv_patches}
 
 

@@ -14,12 +14,19 @@ ALL = [impl for impl in IMPLS if impl != "xla"]   # 'xla' is the reference itsel
 CASES = [  # (input HxW, cin, cout, kernel, stride, padding, formulations checked)
     ((8, 8), 3, 4, (3, 3), (1, 1), "SAME", ALL),
     ((7, 9), 2, 5, (3, 3), (2, 2), "SAME", ALL),
-    ((7, 7), 2, 3, (3, 2), (1, 2), "VALID", ["im2col"]),
-    ((6, 6), 2, 3, (1, 1), (1, 1), 1, ["im2col"]),
-    ((6, 5), 2, 3, (4, 4), (2, 2), ((1, 2), (2, 1)), ["im2col"]),
+    ((7, 7), 2, 3, (3, 2), (1, 2), "VALID", ["im2col", "blas"]),
+    ((6, 6), 2, 3, (1, 1), (1, 1), 1, ["im2col", "blas"]),
+    ((6, 5), 2, 3, (4, 4), (2, 2), ((1, 2), (2, 1)), ["im2col", "blas"]),
     # The one-row state-to-state convs of the PixelRNN scans (pixelrnn.py).
     ((1, 6), 3, 8, (1, 3), (1, 1), "SAME", ALL),
-    ((5, 1), 3, 8, (2, 1), (1, 1), ((1, 0), (0, 0)), ["im2col", "taps"]),
+    ((5, 1), 3, 8, (2, 1), (1, 1), ((1, 0), (0, 0)), ["im2col", "taps", "blas"]),
+    # 'blas' only: one input channel (a first layer), a 5x5 kernel with stride 3
+    # leaving input rows unread, padding larger than the kernel's reach, and a
+    # convolution done in blocks of 2, 2 and 1 output rows (rows_per_block of
+    # cpu_conv.cc: 48 * 3*3*96 floats a row, 384 KiB a block).
+    ((11, 10), 1, 6, (5, 5), (3, 3), "SAME", ["blas"]),
+    ((5, 6), 3, 2, (2, 3), (2, 1), ((3, 0), (0, 4)), ["blas"]),
+    ((5, 48), 96, 3, (3, 3), (1, 1), "SAME", ["blas"]),
 ]
 
 
@@ -54,6 +61,39 @@ def test_conv2d_matches_lax_forward_and_gradient(hw, cin, cout, ks, strides, pad
   for impl in impls:
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4,
                                                          err_msg=impl), got[impl], want)
+
+
+def test_blas_second_order_gradients_match_lax():
+  """The R1-style grad of a grad w.r.t. the input goes through the kernels' own VJPs."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, 7, 6, 2))
+  kernel = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 2, 4))
+
+  def penalty(impl):
+    def d_out(x, k):
+      return jnp.sum(jnp.sin(conv2d(x, k, (2, 1), "SAME", impl=impl)))
+    return lambda x, k: jnp.sum(jax.grad(d_out)(x, k) ** 2) + jnp.sum(
+        jax.grad(d_out, 1)(x, k) ** 2)
+
+  got = jax.grad(penalty("blas"), (0, 1))(x, kernel)
+  want = jax.grad(lambda x, k: penalty("xla")(x, k), (0, 1))(x, kernel)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), got, want)
+
+
+def test_blas_kernels_build_on_this_machine_and_are_deterministic():
+  """CI machines have g++ and scipy-openblas32, so the CPU default is the fast path.
+
+  The kernel gradient sums one partial per fixed chunk of images in chunk
+  order: the same inputs give bitwise the same gradient every time.
+  """
+  from genjax.kernels import cpu_conv
+  assert cpu_conv.available(), cpu_conv.unavailable_reason()
+  assert default_impl((1, 1), "cpu") == default_impl((2, 2), "cpu") == "blas"
+  x = jax.random.normal(jax.random.PRNGKey(0), (33, 9, 9, 8))
+  grad = jax.jit(jax.grad(lambda k: jnp.sum(conv2d(x, k, impl="blas") ** 2)))
+  k = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 8, 8))
+  first = np.asarray(grad(k))
+  for _ in range(3):
+    np.testing.assert_array_equal(np.asarray(grad(k)), first)
 
 
 def test_conv_module_matches_flax_conv_with_same_params():
