@@ -8,7 +8,8 @@
 //   genjax_conv_fwd(x, k)  -> y      y[b]   = cols(x[b]) @ K
 //   genjax_conv_dx(dy, k)  -> dx     dx[b]  = col2im(dy[b] @ K^T)
 //   genjax_conv_dw(x, dy)  -> dk     dk     = sum_b cols(x[b])^T @ dy[b]
-// Work is split into fixed chunks of images run on XLA's intra-op thread pool;
+// Work is split into fixed chunks of images (up to 4 per thread, for balance)
+// run on XLA's intra-op thread pool;
 // dk sums one partial per chunk in chunk order, so results do not depend on
 // which thread ran what (deterministic, as a resumed run needs).
 #include <algorithm>
@@ -114,7 +115,7 @@ void parallel_chunks(ffi::ThreadPool& pool, int64_t n, const std::function<void(
 }
 
 int64_t num_chunks(ffi::ThreadPool& pool, int64_t batch) {
-  return std::max<int64_t>(1, std::min<int64_t>(batch, std::max<int64_t>(1, pool.num_threads())));
+  return std::max<int64_t>(1, std::min<int64_t>(batch, 4 * std::max<int64_t>(1, pool.num_threads())));
 }
 
 using Dims = ffi::Span<const int64_t>;
