@@ -60,6 +60,10 @@ def base_config():
       eval_num_examples=1_000,
       eval_num_samples=1_000,  # samples drawn for periodic sample metrics
       sync_every_step=placeholder(bool),  # None: auto (on for several CPU devices)
+      # The model's activations, matmuls and convs: 'float32' | 'bfloat16'
+      # (params, optimiser state, EMA and loss reductions stay float32;
+      # genjax/core/precision.py). Not part of a run's identity.
+      compute_dtype="float32",
   ))
   c.optim = ml_collections.ConfigDict(dict(
       name="adam", lr=1e-3, schedule="constant", warmup_steps=0,
@@ -168,6 +172,10 @@ def _identity_value(plain, key):
   for part in key.split("."):
     node = node.get(part) if isinstance(node, dict) else None
   node = to_plain(node)
+  if key == "model" and isinstance(node, dict):
+    # Rematerialisation changes memory, not the maths: a run may resume with
+    # it turned on or off (genjax/core/precision.py).
+    node = {k: v for k, v in node.items() if k != "remat"}
   if key == "deps":
     return node or {}
   if key == "init_from":

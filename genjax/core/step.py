@@ -6,16 +6,25 @@ loop jits. A family built on other runs passes ``with_frozen=True``: its
 ``loss_fn`` then takes the dependencies' bundles as a last argument and the
 step is ``train_step(state, batch, frozen)`` (no gradient flows into them). GANs, with two players, write their own step over the same state
 conventions.
+
+``compute_dtype`` (``config.train.compute_dtype``) runs the model inside the
+loss in that dtype while the parameters, optimiser state, EMA and the loss's
+reductions stay float32 (``genjax.core.precision``; Micikevicius et al. 2018).
 """
 import jax
+import jax.numpy as jnp
 import optax
 
 from genjax.core.optim import ema_update
+from genjax.core.precision import mixed_precision_loss
 from genjax.core.state import step_rng
 
 
-def make_train_step(loss_fn, optimizer, ema_decay=0.0, with_frozen=False):
-  """Returns ``train_step(state, batch[, frozen]) -> (state, metrics)`` (pure)."""
+def make_train_step(loss_fn, optimizer, ema_decay=0.0, with_frozen=False,
+                    compute_dtype=jnp.float32):
+  """Returns ``train_step(state, batch[, frozen]) -> (state, metrics)`` (pure);
+  ``compute_dtype``: the model's (float32: ``loss_fn`` untouched)."""
+  loss_fn = mixed_precision_loss(loss_fn, compute_dtype)
 
   def train_step(state, batch, *frozen):
     rng = step_rng(state.rng, state.step)

@@ -110,7 +110,8 @@ class MaskedConv(nn.Module):
                         (kh, kw, x.shape[-1], self.features), jnp.float32)
     mask = split_causal_mask(kh, kw, x.shape[-1], self.features, self.mask_type,
                              self.num_image_channels, self.num_splits)
-    y = conv2d(x, kernel * mask, (1, 1), "SAME", self.impl)
+    # The mask in the kernel's dtype (a bfloat16 compute dtype stays bfloat16).
+    y = conv2d(x, kernel * mask.astype(kernel.dtype), (1, 1), "SAME", self.impl)
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,), jnp.float32)
     return y

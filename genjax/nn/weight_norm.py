@@ -47,7 +47,9 @@ def _pair(v):
 def weight_norm(v, g):
   """w = g * v / ||v|| (Salimans & Kingma 2016, eq. 2); norm over all axes but the last."""
   axes = tuple(range(v.ndim - 1))
-  return v * (g / jnp.sqrt(jnp.sum(jnp.square(v), axis=axes)))
+  # ||v|| summed in float32 whatever v's dtype (a bfloat16 compute dtype).
+  norm = jnp.sqrt(jnp.sum(jnp.square(v.astype(jnp.float32)), axis=axes))
+  return v * (g / norm).astype(v.dtype)
 
 
 def data_dependent_scale_bias(t, init_scale=1.0, eps=INIT_EPS):

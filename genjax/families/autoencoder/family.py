@@ -29,6 +29,7 @@ import math
 from typing import Any, Callable, Dict, Mapping, NamedTuple, Tuple
 
 from genjax.config import require
+from genjax.core.precision import read_compute_dtype
 from genjax.core.step import make_train_step
 from genjax.errors import ConfigError, check_choice
 from genjax.families.autoencoder import (evaluation, exports, likelihoods, losses,
@@ -167,7 +168,8 @@ def make_family(config, deps=None):
   bind = lambda fn: functools.partial(fn, settings, nets)
   return Family(
       family="autoencoder", model=settings.name, init=bind(steps.init),
-      train_step=make_train_step(bind(functions.loss), nets.optimizer, nets.ema_decay),
+      train_step=make_train_step(bind(functions.loss), nets.optimizer, nets.ema_decay,
+                                 compute_dtype=read_compute_dtype(config)),
       eval_metrics={name: bind(fn) for name, fn in functions.eval_metrics.items()},
       sample=bind(functions.sample), image_grids=bind(functions.image_grids),
       exports=exports.family_exports(settings, nets))

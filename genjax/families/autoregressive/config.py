@@ -18,6 +18,9 @@ def default_config():
       # The network's own fields (the module's dataclass attributes, e.g.
       # features, num_layers, dropout); unknown ones are refused by name.
       net=ml_collections.ConfigDict(),
+      # Blocks recomputed in the backward pass instead of stored (Chen et al.
+      # 2016): () or ('GatedResnet',) for pixelcnnpp. Memory, not maths.
+      remat=(),
   ))
   c.data.preprocess = ("binarize_dynamic",)
   c.sample.update(dict(

@@ -6,6 +6,9 @@ Config read (defaults: ``config.py`` here and ``genjax/config.py``):
   model.image_shape, model.num_classes (> 0: class-conditional)
   model.net         the network's own fields, by name (checked against the
                     module; a field left out keeps the module's default)
+  model.remat       blocks rematerialised in the backward pass (PixelCNN++:
+                    'GatedResnet'; genjax.core.precision)
+  config.train.compute_dtype   the model's dtype in the train step
   sample.temperature, sample.cached (Gated PixelCNN's row-cached generator),
   sample.completion_rows, sample.use_ema; the optim block.
 The loss is the exact negative log-likelihood per sub-pixel (nats/dim); the
@@ -31,6 +34,7 @@ import optax
 
 from genjax.config import require
 from genjax.core.optim import optimizer_from_config
+from genjax.core.precision import read_compute_dtype, read_remat
 from genjax.core.state import create_train_state, eval_params, init_key
 from genjax.core.step import make_train_step
 from genjax.errors import ConfigError, check_choice
@@ -49,7 +53,7 @@ NETWORKS = {
 }
 COMPLETIONS_PER_ROW, GRID_ROWS = 3, 8
 # Module fields the family sets itself (not config.model.net's).
-_RESERVED = ("parent", "name", "num_outputs", "num_classes")
+_RESERVED = ("parent", "name", "num_outputs", "num_classes", "remat")
 
 
 def network_class(name):
@@ -75,10 +79,18 @@ def check_net_fields(name, net_fields):
   return net_fields
 
 
-def build_network(name, net_fields, num_outputs, num_classes):
+def remat_kinds(name):
+  """The block kinds model ``name`` can rematerialise (config.model.remat)."""
+  return getattr(network_class(name), "REMAT_KINDS", ())
+
+
+def build_network(name, net_fields, num_outputs, num_classes, remat=()):
   """The flax module of model ``name`` with the config's fields; pixelcnnpp
-  sizes its own output (the mixture), the others get ``num_outputs``."""
+  sizes its own output (the mixture), the others get ``num_outputs``;
+  ``remat``: its rematerialised block kinds (only a model with some)."""
   kwargs = dict(check_net_fields(name, net_fields), num_classes=num_classes or None)
+  if remat:
+    kwargs["remat"] = tuple(remat)
   if name != "pixelcnnpp":
     kwargs["num_outputs"] = num_outputs
   return network_class(name)(**kwargs)
@@ -107,6 +119,7 @@ class Settings:
   image_shape: Tuple[int, int, int]
   num_classes: int              # 0: unconditional
   net: Dict[str, Any]           # config.model.net: the module's own fields
+  remat: Tuple[str, ...]        # config.model.remat: rematerialised block kinds
   optim: Dict[str, Any]         # config.optim, for optimizer_from_config
   temperature: float
   use_ema: bool
@@ -141,6 +154,7 @@ def read_settings(config):
       name=name, likelihood=likelihood, image_shape=image_shape,
       num_classes=num_classes,
       net=check_net_fields(name, dict(require(config, "model.net"))),
+      remat=read_remat(config, remat_kinds(name), f"model {name!r}"),
       optim=dict(require(config, "optim")), temperature=temperature,
       use_ema=bool(require(config, "sample.use_ema")),
       cached=bool(require(config, "sample.cached")) and has_row_cache(network_class(name)),
@@ -161,7 +175,8 @@ def build_networks(settings):
   has the network's own ``nr_logistic_mix`` (the config's, else the module's
   default)."""
   if settings.name == "pixelcnnpp":
-    model = build_network(settings.name, settings.net, None, settings.num_classes)
+    model = build_network(settings.name, settings.net, None, settings.num_classes,
+                          settings.remat)
     likelihood = likelihoods.make_likelihood("logistic_mixture", model.nr_logistic_mix)
   else:
     likelihood = likelihoods.make_likelihood(settings.likelihood)
@@ -306,7 +321,8 @@ def make_family(config, deps=None):
   bind = lambda fn: functools.partial(fn, settings, nets)
   return Family(
       family="autoregressive", model=settings.name, init=bind(init),
-      train_step=make_train_step(bind(loss_fn), nets.optimizer, nets.ema_decay),
+      train_step=make_train_step(bind(loss_fn), nets.optimizer, nets.ema_decay,
+                                 compute_dtype=read_compute_dtype(config)),
       eval_metrics={"nll": bind(eval_nll), "bpd": bind(eval_bpd)},
       sample=bind(sample), image_grids=bind(image_grids),
       data_to_unit=bind(images_to_unit),

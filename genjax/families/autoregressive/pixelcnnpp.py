@@ -39,11 +39,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.core.precision import rematerialised
 from genjax.errors import ConfigError
 from genjax.families.autoregressive.mixture import mixture_num_params
 from genjax.nn.weight_norm import WNConv, WNConvTranspose, WNDense
 
 CLASS_EMBED_INIT = nn.initializers.normal(0.05)   # the reference's hw ~ N(0, 0.05^2)
+# Blocks ``PixelCNNPP.remat`` can rematerialise (Chen et al. 2016; config.model.remat).
+REMAT_KINDS = ("GatedResnet",)
 
 
 def down_shift(x):
@@ -152,7 +155,9 @@ class PixelCNNPP(nn.Module):
 
   Defaults are the paper's CIFAR-10 model (5 gated ResNets per resolution in
   each stream, 160 filters, 10 logistics, dropout 0.5). H and W must be
-  divisible by 2**(num_resolutions - 1).
+  divisible by 2**(num_resolutions - 1). ``remat``: block kinds
+  (``REMAT_KINDS``) recomputed in the backward pass instead of stored
+  (``genjax.core.precision.rematerialised``: same parameters, same maths).
   """
   nr_resnet: int = 5
   nr_filters: int = 160
@@ -160,6 +165,8 @@ class PixelCNNPP(nn.Module):
   dropout: float = 0.5
   num_classes: Optional[int] = None
   num_resolutions: int = 3
+  remat: tuple = ()
+  REMAT_KINDS = REMAT_KINDS     # a class constant (not a field): what the family checks
 
   @nn.compact
   def __call__(self, x, labels=None, train=False):
@@ -174,7 +181,9 @@ class PixelCNNPP(nn.Module):
       raise ValueError("PixelCNNPP: pass labels exactly when num_classes is set "
                        f"(num_classes={self.num_classes}, labels given: {labels is not None}).")
     f = self.nr_filters
-    resnet = lambda conv, name: GatedResnet(conv, self.dropout, self.num_classes, name=name)
+    # (x, aux, labels, train) positionally: train is static under remat.
+    block = rematerialised(GatedResnet, tuple(self.remat), static_argnums=(4,))
+    resnet = lambda conv, name: block(conv, self.dropout, self.num_classes, name=name)
     x_pad = jnp.concatenate([x, jnp.ones((b, h, w, 1), x.dtype)], axis=-1)
 
     # First pass ("up" in the reference): u sees the rows above, ul also the left.
@@ -187,9 +196,9 @@ class PixelCNNPP(nn.Module):
         ul_list.append(DownRightShiftedConv(f, strides=2, name=f"ul_down_{level}")(ul_list[-1]))
       for r in range(self.nr_resnet):
         u_list.append(resnet(DownShiftedConv, f"up_{level}_u_{r}")(
-            u_list[-1], labels=labels, train=train))
+            u_list[-1], None, labels, train))
         ul_list.append(resnet(DownRightShiftedConv, f"up_{level}_ul_{r}")(
-            ul_list[-1], u_list[-1], labels=labels, train=train))
+            ul_list[-1], u_list[-1], labels, train))
 
     # Second pass: back up in resolution, consuming the first pass's outputs
     # in reverse (sec. 2.4's short-cuts); nr_resnet + 1 blocks per level after
@@ -199,9 +208,9 @@ class PixelCNNPP(nn.Module):
       n = self.nr_resnet if level == self.num_resolutions - 1 else self.nr_resnet + 1
       for r in range(n):
         u = resnet(DownShiftedConv, f"down_{level}_u_{r}")(
-            u, u_list.pop(), labels=labels, train=train)
+            u, u_list.pop(), labels, train)
         ul = resnet(DownRightShiftedConv, f"down_{level}_ul_{r}")(
-            ul, jnp.concatenate([u, ul_list.pop()], axis=-1), labels=labels, train=train)
+            ul, jnp.concatenate([u, ul_list.pop()], axis=-1), labels, train)
       if level > 0:
         u = DownShiftedDeconv(f, name=f"u_upsample_{level}")(u)
         ul = DownRightShiftedDeconv(f, name=f"ul_upsample_{level}")(ul)

@@ -18,8 +18,7 @@ from genjax.core.optim import optimizer_from_config
 from genjax.core.state import create_train_state, eval_params
 from genjax.families.diffusion.schedules import (Schedule, draw_t_and_noise, make_schedule,
                                                  q_sample)
-from genjax.families.diffusion.unet import ResBlock, UNet
-from genjax.nn.attention import SelfAttention
+from genjax.families.diffusion.unet import UNet
 from genjax.nn.norms import group_norm
 
 
@@ -35,8 +34,8 @@ class NoisyClassifier(UNet):
   @nn.compact
   def __call__(self, x, t, labels=None, train=False):
     hs, emb = self.encode(x, t, None, train)
-    h = ResBlock(hs[-1].shape[-1], self.dropout, name="mid_block_0")(hs[-1], emb, train)
-    h = SelfAttention(self.num_heads, name="mid_attn")(h)
+    h = self.res_block(hs[-1].shape[-1], "mid_block_0")(hs[-1], emb, train)
+    h = self.attention("mid_attn")(h)
     h = nn.silu(group_norm(h, name="norm_out")).mean(axis=(1, 2))
     return nn.Dense(self.num_outputs, name="head")(h)
 
@@ -54,7 +53,8 @@ def build_networks(settings):
   """The classifier over ``settings.num_classes`` classes, its schedule and optimiser."""
   optimizer, ema_decay = optimizer_from_config(settings.optim)
   return ClassifierNetworks(
-      model=NoisyClassifier(**settings.unet, num_outputs=settings.num_classes),
+      model=NoisyClassifier(**settings.unet, num_outputs=settings.num_classes,
+                            remat=settings.remat),
       schedule=make_schedule(settings.schedule, settings.timesteps),
       optimizer=optimizer, ema_decay=ema_decay)
 

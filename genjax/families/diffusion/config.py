@@ -20,6 +20,9 @@ def default_config():
       loss="simple",              # simple (L_simple) | hybrid (L_simple + 1e-3 L_vlb, learned variance)
       variance="fixed_large",     # fixed_large (sigma^2 = beta) | fixed_small (beta~); 'learned' with loss=hybrid
       clip_x0=True,               # clip predicted x0 to [-1, 1] when sampling
+      # Blocks recomputed in the backward pass instead of stored (Chen et al.
+      # 2016): () or any of ('ResBlock', 'SelfAttention'). Memory, not maths.
+      remat=(),
   ))
   c.data.preprocess = ("scale_pm1",)   # 8-bit data -> [-1, 1], 256 bins (bits/dim)
   c.sample.update(dict(

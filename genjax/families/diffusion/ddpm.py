@@ -44,7 +44,7 @@ def build_networks(settings, guide=None):
   channels = settings.image_shape[-1]
   learned = settings.variance == "learned"
   model = UNet(**settings.unet, num_classes=settings.num_classes or None,
-               out_channels=2 * channels if learned else channels)
+               out_channels=2 * channels if learned else channels, remat=settings.remat)
   optimizer, ema_decay = optimizer_from_config(settings.optim)
   return Networks(
       model=model, schedule=make_schedule(settings.schedule, settings.timesteps),

@@ -28,6 +28,9 @@ noisy classifier) into the Family.
 """
 import functools
 
+import jax.numpy as jnp
+
+from genjax.core.precision import read_compute_dtype
 from genjax.core.step import make_train_step
 from genjax.families.base import Family, pm1_to_unit
 from genjax.families.diffusion import classifier, ddpm, guidance
@@ -40,15 +43,17 @@ def make_family(config, deps=None):
   """The family of ``config``; ``deps``: the resolved ``config.deps`` (the
   guided model's denoiser and classifier runs)."""
   settings = read_settings(config)
+  dtype = read_compute_dtype(config)
   if settings.name == "classifier":
-    return classifier_family(settings)
+    return classifier_family(settings, dtype)
   if settings.name == "guided":
     return guided_family(config, deps)
   nets = ddpm.build_networks(settings)
   bind = lambda f: functools.partial(f, settings, nets)
   return Family(
       family="diffusion", model="ddpm", init=bind(ddpm.init),
-      train_step=make_train_step(bind(ddpm.loss_fn), nets.optimizer, nets.ema_decay),
+      train_step=make_train_step(bind(ddpm.loss_fn), nets.optimizer, nets.ema_decay,
+                                 compute_dtype=dtype),
       eval_metrics={"loss": bind(ddpm.eval_loss), "bpd": bind(ddpm.eval_bpd)},
       sample=bind(ddpm.sample), image_grids=bind(ddpm.image_grids),
       data_to_unit=pm1_to_unit,
@@ -78,14 +83,15 @@ def guided_family(config, deps):
       deps=("classifier", "denoiser"), trains=False)
 
 
-def classifier_family(settings):
-  """The noisy classifier p(y | x_t, t) of classifier guidance (its own experiment)."""
+def classifier_family(settings, dtype=jnp.float32):
+  """The noisy classifier p(y | x_t, t) of classifier guidance (its own
+  experiment); ``dtype``: the train step's compute dtype."""
   nets = classifier.build_networks(settings)
   bind = lambda f: functools.partial(f, settings, nets)
   return Family(
       family="diffusion", model="classifier", init=bind(classifier.init),
       train_step=make_train_step(bind(classifier.loss_fn), nets.optimizer,
-                                 nets.ema_decay),
+                                 nets.ema_decay, compute_dtype=dtype),
       eval_metrics={"loss": bind(classifier.eval_cross_entropy),
                     "accuracy": bind(classifier.eval_accuracy)},
       sample=None, image_grids=None, data_to_unit=pm1_to_unit, num_classes=None,

@@ -12,10 +12,11 @@ import math
 from typing import Any, Dict, Tuple
 
 from genjax.config import require
+from genjax.core.precision import read_remat
 from genjax.errors import ConfigError, check_choice
 from genjax.families.diffusion import samplers
 from genjax.families.diffusion import schedules
-from genjax.families.diffusion.unet import check_image_size
+from genjax.families.diffusion.unet import REMAT_KINDS, check_image_size
 
 NAMES = ("ddpm", "classifier", "guided")
 
@@ -44,6 +45,7 @@ class Settings:
   fixed_point_iters: int        # of DDIM inversion (the image grids)
   use_ema: bool
   optim: Dict[str, Any]         # config.optim, for optimizer_from_config
+  remat: Tuple[str, ...]        # the U-Net's rematerialised block kinds (config.model.remat)
 
   @property
   def num_dims(self):
@@ -114,7 +116,8 @@ def read_settings(config):
       label_dropout=float(require(config, "model.label_dropout")), schedule=schedule,
       timesteps=timesteps, prediction=prediction, loss=loss, variance=variance,
       clip_x0=bool(require(config, "model.clip_x0")),
-      optim=dict(require(config, "optim")), **sampling)
+      optim=dict(require(config, "optim")),
+      remat=read_remat(config, REMAT_KINDS, "the diffusion U-Net"), **sampling)
 
 
 def read_sampling(config, timesteps, num_classes):

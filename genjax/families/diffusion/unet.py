@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.core.precision import rematerialised
 from genjax.errors import ConfigError
 from genjax.nn.attention import DEFAULT_INIT, SelfAttention
 from genjax.nn.conv import Conv
@@ -31,6 +32,8 @@ from genjax.nn.embeddings import sinusoidal_embedding
 from genjax.nn.norms import group_norm
 
 ZERO_INIT = nn.initializers.zeros
+# Blocks ``UNet.remat`` can rematerialise (Chen et al. 2016; config.model.remat).
+REMAT_KINDS = ("ResBlock", "SelfAttention")
 
 
 def check_image_size(image_shape, ch_mult):
@@ -93,7 +96,9 @@ class UNet(nn.Module):
   a skip); attention after the blocks whose feature map height is in
   ``attn_resolutions``; ``out_channels`` None = C (epsilon), 2C for a learned
   variance; ``resample_with_conv`` False uses 2x2 average pooling and plain
-  nearest upsampling instead of (strided) 3x3 convs.
+  nearest upsampling instead of (strided) 3x3 convs; ``remat``: the block
+  kinds (``REMAT_KINDS``) recomputed in the backward pass instead of stored
+  (``genjax.core.precision.rematerialised``: same parameters, same maths).
   """
   ch: int = 128
   ch_mult: Sequence[int] = (1, 2, 2, 2)
@@ -104,6 +109,13 @@ class UNet(nn.Module):
   num_classes: Optional[int] = None
   out_channels: Optional[int] = None
   resample_with_conv: bool = True
+  remat: Sequence[str] = ()
+
+  def res_block(self, features, name):
+    """A ResBlock (its ``nn.remat`` twin when rematerialised; ``train`` is
+    its third positional argument)."""
+    block = rematerialised(ResBlock, tuple(self.remat), static_argnums=(3,))
+    return block(features, self.dropout, name=name)
 
   def embed(self, t, labels, batch):
     """The time embedding MLP of [B] timesteps, plus the label embedding: [B, 4 ch]."""
@@ -134,8 +146,12 @@ class UNet(nn.Module):
 
   def maybe_attend(self, h, name):
     if h.shape[1] in tuple(self.attn_resolutions):
-      h = SelfAttention(self.num_heads, name=name)(h)
+      h = self.attention(name)(h)
     return h
+
+  def attention(self, name):
+    """A SelfAttention block (its ``nn.remat`` twin when rematerialised)."""
+    return rematerialised(SelfAttention, tuple(self.remat))(self.num_heads, name=name)
 
   def encode(self, x, t, labels, train):
     """The embedding and the down path: (activations for the skips, [B, 4ch] embedding)."""
@@ -147,8 +163,7 @@ class UNet(nn.Module):
     hs = [Conv(self.ch, (3, 3), kernel_init=DEFAULT_INIT, name="conv_in")(x)]
     for i, mult in enumerate(self.ch_mult):
       for j in range(self.num_res_blocks):
-        h = ResBlock(self.ch * mult, self.dropout, name=f"down_{i}_block_{j}")(
-            hs[-1], emb, train)
+        h = self.res_block(self.ch * mult, f"down_{i}_block_{j}")(hs[-1], emb, train)
         hs.append(self.maybe_attend(h, f"down_{i}_attn_{j}"))
       if i != levels - 1:
         hs.append(self.downsample(hs[-1], f"down_{i}_downsample"))
@@ -158,13 +173,13 @@ class UNet(nn.Module):
   def __call__(self, x, t, labels=None, train=False):
     hs, emb = self.encode(x, t, labels, train)
     h = hs[-1]
-    h = ResBlock(h.shape[-1], self.dropout, name="mid_block_0")(h, emb, train)
-    h = SelfAttention(self.num_heads, name="mid_attn")(h)
-    h = ResBlock(h.shape[-1], self.dropout, name="mid_block_1")(h, emb, train)
+    h = self.res_block(h.shape[-1], "mid_block_0")(h, emb, train)
+    h = self.attention("mid_attn")(h)
+    h = self.res_block(h.shape[-1], "mid_block_1")(h, emb, train)
 
     for i, mult in reversed(list(enumerate(self.ch_mult))):
       for j in range(self.num_res_blocks + 1):
-        h = ResBlock(self.ch * mult, self.dropout, name=f"up_{i}_block_{j}")(
+        h = self.res_block(self.ch * mult, f"up_{i}_block_{j}")(
             jnp.concatenate([h, hs.pop()], axis=-1), emb, train)
         h = self.maybe_attend(h, f"up_{i}_attn_{j}")
       if i != 0:

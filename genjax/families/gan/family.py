@@ -35,6 +35,7 @@ import optax
 
 from genjax.config import require
 from genjax.core.optim import make_optimizer, optimizer_from_config
+from genjax.core.precision import read_compute_dtype, require_float32
 from genjax.core.state import init_key
 from genjax.errors import ConfigError, check_choice
 from genjax.families.base import Family, pm1_to_unit
@@ -239,6 +240,8 @@ def make_family(config, deps=None):
   """The GAN Family: reads the settings, builds G, D and their optimisers and
   binds the functions of steps.py, sampling.py and evaluation.py to them."""
   del deps  # builds on no other run
+  require_float32(read_compute_dtype(config), "the GAN family (two players, "
+                  "BatchNorm/spectral-norm statistics, gradient penalties)")
   settings = read_settings(config)
   nets = build_networks(settings)
   bind = lambda fn: functools.partial(fn, settings, nets)
