@@ -191,8 +191,9 @@ _blas_dw.defvjp(_dw_fwd, _dw_bwd)
 
 
 def _conv_blas(x, kernel, strides, pads):
-  if x.dtype != jnp.float32 or kernel.dtype != jnp.float32 or not cpu_conv.available():
-    return _conv_xla(x, kernel, strides, pads)      # the kernels are float32 only
+  if (x.dtype != jnp.float32 or kernel.dtype != jnp.float32
+      or jax.default_backend() != "cpu" or not cpu_conv.available()):
+    return _conv_xla(x, kernel, strides, pads)      # the kernels: float32, CPU only
   return _blas_conv(x, kernel, tuple(strides), tuple(map(tuple, pads)))
 
 
