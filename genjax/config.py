@@ -19,6 +19,11 @@ MODES = ("train", "eval", "sample")
 # (run length, logging intervals, evaluation and sampling settings) may change.
 IDENTITY_KEYS = ("family", "model", "data", "optim", "train.batch_size",
                  "train.seed", "deps", "init_from")
+# Settings groups that one model alone reads: ``model.<group>`` is part of the
+# identity of that ``model.name`` only, so adding a group for a new model
+# leaves the runs of the family's other models (whose config.json lacks it)
+# resumable.
+MODEL_GROUPS = {"vq": "vqvae", "klae": "klae"}
 
 
 def dependency(workdir="", step=None, params="ema", experiment=""):
@@ -104,12 +109,14 @@ def base_config():
   return c
 
 
-def parse_arg(arg):
-  """The ``:ARG`` of ``--config FILE:ARG``: nothing or ``smoke``."""
-  if arg in (None, "", "smoke"):
+def parse_arg(arg, variants=()):
+  """The ``:ARG`` of ``--config FILE:ARG``: nothing, ``smoke``, or one of the
+  experiment's named ``variants``."""
+  if arg in (None, "", "smoke") or arg in variants:
     return arg or None
-  raise ConfigError(f"Unknown config argument {arg!r}: experiments accept "
-                    "':smoke' (a run of seconds) or nothing.")
+  named = "".join(f", ':{v}'" for v in variants)
+  raise ConfigError(f"Unknown config argument {arg!r}: this experiment accepts "
+                    f"':smoke' (a run of seconds){named} or nothing.")
 
 
 def shrink_for_smoke(c):
@@ -174,8 +181,10 @@ def _identity_value(plain, key):
   node = to_plain(node)
   if key == "model" and isinstance(node, dict):
     # Rematerialisation changes memory, not the maths: a run may resume with
-    # it turned on or off (genjax/core/precision.py).
-    node = {k: v for k, v in node.items() if k != "remat"}
+    # it turned on or off (genjax/core/precision.py). Another model's
+    # settings group (MODEL_GROUPS) is not this model's.
+    node = {k: v for k, v in node.items() if k != "remat"
+            and MODEL_GROUPS.get(k, node.get("name")) == node.get("name")}
   if key == "deps":
     return node or {}
   if key == "init_from":

@@ -10,7 +10,7 @@ from genjax.errors import unknown_name
 
 FAMILIES = {
     "autoencoder": "genjax.families.autoencoder.family:make_family",
-    "autoregressive": "genjax.families.autoregressive.family:make_family",
+    "autoregressive": "genjax.families.autoregressive.factory:make_family",
     "diffusion": "genjax.families.diffusion.family:make_family",
     "gan": "genjax.families.gan.family:make_family",
 }

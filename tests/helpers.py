@@ -92,13 +92,18 @@ def smoke_run(rel_path, root):
   return workdir
 
 
-def trains(config):
-  """Whether the model of ``config`` (its dependencies resolved) trains."""
+def family_of(config):
+  """The family of ``config``, its dependencies resolved."""
   from genjax import registry
   from genjax.core import sharding
   from genjax.train import deps
   resolved, _ = deps.resolve(config, sharding.make_mesh())
-  return registry.make_family(config, deps=resolved).trains
+  return registry.make_family(config, deps=resolved)
+
+
+def trains(config):
+  """Whether the model of ``config`` (its dependencies resolved) trains."""
+  return family_of(config).trains
 
 
 def program_group(path):

@@ -73,13 +73,14 @@ def split_names(names, family, data_name):
   """(per-example names, sample-metric specs); unknown names are errors."""
   per_example, specs = [], []
   for n in names:
-    if n in family.eval_metrics:
+    if n in family.eval_metrics or n in family.split_metrics:
       per_example.append(n)
       continue
     spec = parse(n, data_name)
     if spec is None:
       raise unknown_name(f"eval metric of the {family.family}/{family.model} model", n,
-                         list(family.eval_metrics) + valid_names())
+                         list(family.eval_metrics) + list(family.split_metrics)
+                         + valid_names())
     specs.append(spec)
   return per_example, specs
 

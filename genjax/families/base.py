@@ -4,6 +4,7 @@
     state = family.init(rng, example_batch)
     state, metrics = family.train_step(state, batch)        # the loop jits it
     values = family.eval_metrics[name](state, batch, rng)    # per-example [B]
+    family.split_metrics[name]      # SplitMetric: a metric of a whole split
     images = family.sample(state, rng, num, cond=None)       # [num,H,W,C] in [0,1]
                                      # cond: None or a dict of fields, [num, ...] each:
                                      # "label" int32 when num_classes is set, and
@@ -29,11 +30,22 @@ one value per example; the loop takes the masked mean over the split. The
 rng passed to evaluation is fixed, so an evaluation is reproducible.
 """
 import dataclasses
-from typing import Any, Callable, Mapping, Optional, Tuple
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple
 
 import jax.numpy as jnp
 
 from genjax.errors import ConfigError
+
+
+class SplitMetric(NamedTuple):
+  """An evaluation metric of a whole split that is not a mean of per-example
+  values (e.g. the perplexity of a VQ-VAE's codes over the test set):
+  ``stats(state, batch, rng[, frozen])`` gives per-example statistics
+  [B, ...] that the loop sums over the split (padding masked out), and
+  ``reduce(total, count)`` turns that sum (a numpy array) and the number of
+  examples into the metric's float."""
+  stats: Callable[..., Any]
+  reduce: Callable[..., Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +88,8 @@ class Family:
   # ``mask``...) that ``sample`` takes in ``cond``: sample metrics, grids and
   # --mode sample draw them from the eval split.
   cond_keys: Tuple[str, ...] = ()
+  # Metrics of a whole split (``SplitMetric``), named like eval_metrics.
+  split_metrics: Mapping[str, SplitMetric] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     if self.trained is None:

@@ -267,6 +267,8 @@ def frozen_last(family):
   return dataclasses.replace(
       family, init=drop(family.init), train_step=drop(family.train_step),
       eval_metrics={k: drop(f) for k, f in family.eval_metrics.items()},
+      split_metrics={k: m._replace(stats=drop(m.stats))
+                     for k, m in family.split_metrics.items()},
       sample=drop(family.sample), image_grids=drop(family.image_grids))
 
 

@@ -178,7 +178,9 @@ class _Run:
   @functools.lru_cache(maxsize=None)
   def _eval_fn(self, names):
     """Jitted masked sums of the named per-example metrics (compiled once per run)."""
-    fns = {n: self.fam.eval_metrics[n] for n in names}
+    fns = {n: self.fam.eval_metrics[n] for n in names if n in self.fam.eval_metrics}
+    split = {n: self.fam.split_metrics[n].stats for n in names
+             if n in self.fam.split_metrics}
 
     def sums(state, batch, rng, frozen):
       mask = batch["valid"]
@@ -187,6 +189,9 @@ class _Run:
         v = f(state, batch, rng, frozen).astype(jnp.float32)
         out[n] = jnp.sum(v * mask)
         out[n + "/sq"] = jnp.sum(jnp.square(v) * mask)
+      for n, f in split.items():   # per-example statistics [B, ...], summed
+        v = f(state, batch, rng, frozen).astype(jnp.float32)
+        out[n] = jnp.sum(v * mask.reshape((-1,) + (1,) * (v.ndim - 1)), axis=0)
       return out
 
     return jax.jit(sums, out_shardings=self.rep)
@@ -236,6 +241,9 @@ class _Run:
     count = float(total["count"])
     result = {}
     for n in names:
+      if n in self.fam.split_metrics:
+        result[n] = float(self.fam.split_metrics[n].reduce(np.asarray(total[n]), count))
+        continue
       mean = float(total[n]) / count
       var = max(float(total[n + "/sq"]) / count - mean * mean, 0.0)
       result[n] = mean
@@ -439,7 +447,8 @@ def evaluate(config, workdir):
   run = _Run(config, workdir, "eval")
   names = list(config.eval.metrics)
   if not names:
-    valid = sorted(run.family.eval_metrics) + evaluators.valid_names()
+    valid = (sorted(run.family.eval_metrics) + sorted(run.family.split_metrics)
+             + evaluators.valid_names())
     raise ConfigError("config.eval.metrics is empty; name the metrics to "
                       f"compute, from: {', '.join(valid)}.")
   run.sample_evaluator(tuple(names))  # nets load and fit, before restoring

@@ -5,10 +5,10 @@ import os
 import numpy as np
 import pytest
 
-from genjax import main, registry
+from genjax import main
 from genjax.eval import evaluators
 from tests.experiments.first_step import NOT_MODEL, RECORD
-from tests.helpers import (dependency_entries, experiment_files, load_config,
+from tests.helpers import (dependency_entries, experiment_files, family_of, load_config,
                            program_group, with_smoke_deps)
 
 with open(RECORD) as _f:
@@ -118,7 +118,7 @@ def test_smoke_train_resume_eval_sample(path, tmp_path, smoke_root):
   for key, want in RECORDED[path].items():
     # float32 round-off of a reordered sum is allowed; a changed loss is not
     np.testing.assert_allclose(first[key], want, rtol=2e-5, atol=1e-6, err_msg=key)
-  generates = registry.make_family(config).sample is not None  # not a classifier
+  generates = family_of(config).sample is not None  # not a classifier
   assert os.path.exists(os.path.join(wd, "samples", f"step_{steps}.png")) == generates
   assert os.listdir(os.path.join(wd, "tb"))
   assert json.load(open(os.path.join(wd, "config.json")))["family"] == config.family

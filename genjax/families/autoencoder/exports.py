@@ -16,10 +16,15 @@ as the data pipeline leaves them for this family: [B,H,W,C] in [0, 1]
                            likelihood's mean image (VAE), sigmoid(logits) (AE)
   latent_shape(bundle=None)  (d,) = (model.latent_dim,): a Python tuple,
                            the same for every bundle of the run's config
+
+The VQ-VAE's exports (code maps, not vectors) are listed above ``vq_exports``.
 """
 import functools
 
-from genjax.families.autoencoder import networks
+import jax
+
+from genjax.families.autoencoder import losses, networks, vq_evaluation
+from genjax.families.autoencoder.vq_steps import codebook_of
 
 
 def trained_params_of(bundle):
@@ -61,3 +66,56 @@ def family_exports(settings, nets):
   bind = lambda fn: functools.partial(fn, settings, nets)
   return {"encode": bind(encode), "code": bind(code), "decode": bind(decode),
           "latent_shape": bind(latent_shape)}
+
+
+# -- VQ-VAE ---------------------------------------------------------------
+# encode(bundle, images)    z_e [B,h,w,D], the encoder's map before quantising
+# code(bundle, images)      the nearest codes, int32 [B,h,w]
+# embed(bundle, codes)      z_q [N,h,w,D], the codebook vectors of code maps
+# decode(bundle, codes)     code maps int [N,h,w] -> images [N,H,W,C] in [0, 1]
+# log_likelihood(bundle, codes, images)   log p(x | z_q) [N] nats of binary
+#                           images (model.recon_loss='bce': a Bernoulli decoder)
+# latent_shape(), num_codes()   (h, w) and K: Python values of the config
+
+
+def vq_model_state(bundle):
+  return bundle["trained"]["model_state"]
+
+
+def vq_encode(settings, nets, bundle, images):
+  return vq_evaluation.encode_map(nets, trained_params_of(bundle), images)
+
+
+def vq_code(settings, nets, bundle, images):
+  return vq_evaluation.codes_of(settings, nets, trained_params_of(bundle),
+                                vq_model_state(bundle), images)
+
+
+def vq_embed(settings, nets, bundle, codes):
+  return codebook_of(settings.vq, trained_params_of(bundle), vq_model_state(bundle))[codes]
+
+
+def vq_decode(settings, nets, bundle, codes):
+  return jax.nn.sigmoid(vq_evaluation.logits_of_codes(
+      settings, nets, trained_params_of(bundle), vq_model_state(bundle), codes))
+
+
+def vq_log_likelihood(settings, nets, bundle, codes, images):
+  """log p(x | z_q) of binary images under the Bernoulli decoder, [N] nats."""
+  if settings.recon_loss != "bce":
+    raise ValueError(
+        f"log_likelihood needs a VQ-VAE with a Bernoulli decoder (model.recon_loss="
+        f"'bce' on binarised images); this one has recon_loss={settings.recon_loss!r}, "
+        "whose squared error is no likelihood of the images.")
+  logits = vq_evaluation.logits_of_codes(settings, nets, trained_params_of(bundle),
+                                         vq_model_state(bundle), codes)
+  return -losses.reconstruction_loss(logits, images, "bce")
+
+
+def vq_exports(settings, nets):
+  """``Family.exports`` of a VQ-VAE: the functions above bound."""
+  bind = lambda fn: functools.partial(fn, settings, nets)
+  return {"encode": bind(vq_encode), "code": bind(vq_code), "embed": bind(vq_embed),
+          "decode": bind(vq_decode), "log_likelihood": bind(vq_log_likelihood),
+          "latent_shape": lambda bundle=None: vq_evaluation.latent_map_shape(settings),
+          "num_codes": lambda bundle=None: settings.vq.num_codes}

@@ -1,7 +1,7 @@
 """The autoencoder family: AE, denoising AE and VAE behind the family contract.
 
 Config read (defaults: ``config.py`` here and ``genjax/config.py``):
-  model.name           'ae' | 'dae' | 'vae'
+  model.name           'ae' | 'dae' | 'vae' | 'vqvae' (vq_steps.py) | 'klae' (klae.py)
   model.architecture   'mlp' | 'conv';  model.image_shape (H, W, C);  model.latent_dim
   model.hidden         'mlp': widths of the hidden layers, encoder order; the
                        decoder mirrors them.
@@ -12,6 +12,8 @@ Config read (defaults: ``config.py`` here and ``genjax/config.py``):
                        (likelihoods.py);  model.beta: weight of the KL
   model.recon_loss     AE/DAE: 'bce' | 'mse' (the decoder's image is sigmoid(logits))
   model.noise, model.noise_level   DAE: 'gaussian' (std) | 'masking' (fraction)
+  model.vq             VQ-VAE: num_codes, code_dim, codebook ('loss' | 'ema'),
+                       commitment, decay, restart_after, res_blocks, res_hidden
   optim                optimizer_from_config: the optimiser and the EMA's decay
   eval.iwae_k, eval.iwae_chunk     IWAE samples, and how many are decoded per
                        step (0: the largest divisor of iwae_k up to 50)
@@ -33,7 +35,7 @@ from genjax.core.precision import read_compute_dtype
 from genjax.core.step import make_train_step
 from genjax.errors import ConfigError, check_choice
 from genjax.families.autoencoder import (evaluation, exports, likelihoods, losses,
-                                         sampling, steps)
+                                         sampling, steps, vq_evaluation, vq_steps)
 from genjax.families.autoencoder.model import ARCHITECTURES
 from genjax.families.autoencoder.networks import Networks, build_networks  # noqa: F401
 from genjax.families.base import Family
@@ -65,8 +67,13 @@ MODELS = {
          "kl": evaluation.eval_kl, "iwae_nll": evaluation.eval_iwae_nll,
          "iwae_bpd": evaluation.eval_iwae_bpd},
         sampling.prior_sample, sampling.image_grids),
+    "vqvae": ModelFunctions(
+        vq_steps.vqvae_loss,
+        {"recon": vq_evaluation.eval_recon, "recon_mse": vq_evaluation.eval_recon_mse,
+         "psnr": vq_evaluation.eval_psnr},
+        vq_evaluation.unigram_sample, vq_evaluation.image_grids),
 }
-NAMES = tuple(MODELS)
+NAMES = tuple(MODELS) + ("klae",)   # klae: klae.py's own family
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +95,7 @@ class Settings:
   iwae_chunk: int
   use_ema: bool
   optim: Dict[str, Any]         # config.optim, for optimizer_from_config
+  vq: vq_steps.VQSettings       # config.model.vq (read by the VQ-VAE only)
 
   @property
   def num_dims(self):
@@ -143,6 +151,9 @@ def read_settings(config):
   if latent_dim < 1:
     raise ConfigError(f"model.latent_dim must be >= 1, got {latent_dim}.")
   iwae_k, iwae_chunk = read_iwae(config)
+  if name == "vqvae" and architecture != "conv":
+    raise ConfigError("model.name='vqvae' quantises a spatial code map: set "
+                      "model.architecture='conv' (got 'mlp').")
   return Settings(
       name=name, architecture=architecture, image_shape=image_shape,
       latent_dim=latent_dim, hidden=tuple(require(config, "model.hidden")),
@@ -155,12 +166,17 @@ def read_settings(config):
       noise_level=float(require(config, "model.noise_level")),
       iwae_k=iwae_k, iwae_chunk=iwae_chunk,
       use_ema=bool(require(config, "sample.use_ema")),
-      optim=dict(require(config, "optim")))
+      optim=dict(require(config, "optim")), vq=vq_steps.read_vq_settings(config))
 
 
 def make_family(config, deps=None):
   """The autoencoder Family of ``config.model.name``: reads the settings,
-  builds the networks and binds the model's functions (``MODELS``) to them."""
+  builds the networks and binds the model's functions (``MODELS``) to them.
+  The KL autoencoder (``model.name='klae'``, a two-player step with its patch
+  discriminator) is klae.py's."""
+  if require(config, "model.name") == "klae":
+    from genjax.families.autoencoder.klae import make_klae_family
+    return make_klae_family(config, deps)
   del deps  # builds on no other run
   settings = read_settings(config)
   nets = build_networks(settings)
@@ -172,4 +188,7 @@ def make_family(config, deps=None):
                                  compute_dtype=read_compute_dtype(config)),
       eval_metrics={name: bind(fn) for name, fn in functions.eval_metrics.items()},
       sample=bind(functions.sample), image_grids=bind(functions.image_grids),
-      exports=exports.family_exports(settings, nets))
+      split_metrics=(vq_evaluation.split_metrics(settings, nets)
+                     if settings.name == "vqvae" else {}),
+      exports=(exports.vq_exports(settings, nets) if settings.name == "vqvae"
+               else exports.family_exports(settings, nets)))

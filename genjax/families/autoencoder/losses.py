@@ -114,3 +114,15 @@ def corrupt(rng, x, noise, level):
   if noise == "masking":
     return masking_noise(rng, x, level)
   raise unknown_name("noise", noise, NOISES)
+
+
+def mean_squared_error(recon, x):
+  """Per-example mean of (recon - x)^2 over every sub-pixel: [N]."""
+  return anomaly_score(recon, x) / math.prod(x.shape[1:])
+
+
+def psnr(recon, x, peak=1.0):
+  """Per-example peak signal-to-noise ratio in dB, 10 log10(peak^2 / MSE), of
+  images in [0, peak] (a perfect reconstruction is capped at 100 dB)."""
+  mse = jnp.maximum(mean_squared_error(recon, x), peak * peak * 1e-10)
+  return 10.0 * jnp.log10(peak * peak / mse)

@@ -13,13 +13,14 @@ import optax
 
 from genjax.core.optim import optimizer_from_config
 from genjax.families.autoencoder import likelihoods, losses
+from genjax.families.autoencoder.maps import make_vqvae
 from genjax.families.autoencoder.model import make_model
 
 
 @dataclasses.dataclass(frozen=True)
 class Networks:
   """What make_family builds from the settings."""
-  model: nn.Module              # model.Autoencoder, or model.VAE
+  model: nn.Module              # model.Autoencoder, model.VAE or maps.VQVAE
   optimizer: optax.GradientTransformation
   ema_decay: float              # decay of the parameters' EMA (0: a copy)
 
@@ -27,12 +28,15 @@ class Networks:
 def build_networks(settings):
   """The model and the optimiser. A VAE's decoder emits the likelihood's
   ``num_params`` numbers per sub-pixel; an AE's, one logit."""
+  optimizer, ema_decay = optimizer_from_config(settings.optim)
+  if settings.name == "vqvae":
+    return Networks(make_vqvae(settings.image_shape, settings.channels, settings.vq),
+                    optimizer, ema_decay)
   per_channel = (likelihoods.num_params(settings.likelihood)
                  if settings.variational else 1)
   model = make_model(settings.name, settings.architecture, settings.image_shape,
                      settings.latent_dim, settings.image_shape[-1] * per_channel,
                      settings.hidden, settings.channels, settings.activation)
-  optimizer, ema_decay = optimizer_from_config(settings.optim)
   return Networks(model, optimizer, ema_decay)
 
 

@@ -13,11 +13,15 @@ from genjax.core.state import create_train_state
 from genjax.families.autoencoder import losses
 from genjax.families.autoencoder.code_prior import initial_code_stats, update_code_stats
 from genjax.families.autoencoder.networks import decode, encode, log_likelihood
+from genjax.families.autoencoder.vq_steps import initial_vq_state
 
 
-def initial_model_state(settings):
-  """What an AE or DAE keeps besides its parameters: its codes' statistics
-  (code_prior.py). A VAE keeps nothing: its prior is N(0, I)."""
+def initial_model_state(settings, rng):
+  """What a model keeps besides its parameters: an AE's or DAE's codes'
+  statistics (code_prior.py), a VQ-VAE's codebook state (vq_steps.py). A VAE
+  keeps nothing: its prior is N(0, I)."""
+  if settings.name == "vqvae":
+    return {"vq": initial_vq_state(settings.vq, rng)}
   if settings.variational:
     return {}
   return {"code_stats": initial_code_stats(settings.latent_dim)}
@@ -29,8 +33,9 @@ def init(settings, nets, rng, example_batch):
   init_rng, state_rng = jax.random.split(rng)
   images = jnp.asarray(example_batch["image"], jnp.float32)
   params = nets.model.init(init_rng, images)["params"]
-  return create_train_state(state_rng, params, nets.optimizer, ema=True,
-                            model_state=initial_model_state(settings))
+  return create_train_state(
+      state_rng, params, nets.optimizer, ema=True,
+      model_state=initial_model_state(settings, jax.random.fold_in(init_rng, 1)))
 
 
 def vae_terms(settings, nets, params, images, rng, beta):

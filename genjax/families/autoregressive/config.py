@@ -11,7 +11,8 @@ def default_config():
       # pixelcnn | gated_pixelcnn | pixelcnnpp | row_lstm | diagonal_bilstm
       name="pixelcnn",
       # bernoulli (binarised images) | categorical (256-way softmax per
-      # sub-pixel) | logistic_mixture (PixelCNN++; implied by pixelcnnpp)
+      # sub-pixel) | logistic_mixture (PixelCNN++; implied by pixelcnnpp) |
+      # codes (a prior over the codes of config.deps.vqvae: vq_prior.py)
       likelihood="bernoulli",
       image_shape=(28, 28, 1),
       num_classes=0,           # > 0: class-conditional (labels fed to the net)
@@ -21,6 +22,10 @@ def default_config():
       # Blocks recomputed in the backward pass instead of stored (Chen et al.
       # 2016): () or ('GatedResnet',) for pixelcnnpp. Memory, not maths.
       remat=(),
+      # A prior over a VQ-VAE's codes (likelihood='codes', vq_prior.py): K and
+      # the code map's (h, w); 0 and (): the dependency's, else checked.
+      num_codes=0,
+      code_shape=(),
   ))
   c.data.preprocess = ("binarize_dynamic",)
   c.sample.update(dict(

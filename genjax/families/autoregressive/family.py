@@ -2,7 +2,8 @@
 
 Config read (defaults: ``config.py`` here and ``genjax/config.py``):
   model.name        pixelcnn | gated_pixelcnn | pixelcnnpp | row_lstm | diagonal_bilstm
-  model.likelihood  bernoulli | categorical (logistic_mixture for pixelcnnpp)
+  model.likelihood  bernoulli | categorical (logistic_mixture for pixelcnnpp) |
+                    codes (a prior over a frozen VQ-VAE's codes: vq_prior.py)
   model.image_shape, model.num_classes (> 0: class-conditional)
   model.net         the network's own fields, by name (checked against the
                     module; a field left out keeps the module's default)
@@ -53,7 +54,7 @@ NETWORKS = {
 }
 COMPLETIONS_PER_ROW, GRID_ROWS = 3, 8
 # Module fields the family sets itself (not config.model.net's).
-_RESERVED = ("parent", "name", "num_outputs", "num_classes", "remat")
+_RESERVED = ("parent", "name", "num_outputs", "num_classes", "remat", "num_input_codes")
 
 
 def network_class(name):
@@ -84,11 +85,13 @@ def remat_kinds(name):
   return getattr(network_class(name), "REMAT_KINDS", ())
 
 
-def build_network(name, net_fields, num_outputs, num_classes, remat=()):
+def build_network(name, net_fields, num_outputs, num_classes, remat=(), **fields):
   """The flax module of model ``name`` with the config's fields; pixelcnnpp
   sizes its own output (the mixture), the others get ``num_outputs``;
-  ``remat``: its rematerialised block kinds (only a model with some)."""
-  kwargs = dict(check_net_fields(name, net_fields), num_classes=num_classes or None)
+  ``remat``: its rematerialised block kinds (only a model with some);
+  ``fields``: others the family sets (a prior's ``num_input_codes``)."""
+  kwargs = dict(check_net_fields(name, net_fields), num_classes=num_classes or None,
+                **fields)
   if remat:
     kwargs["remat"] = tuple(remat)
   if name != "pixelcnnpp":
@@ -131,12 +134,16 @@ class Settings:
     return math.prod(self.image_shape)
 
 
-def read_settings(config):
-  """The one place a config becomes Settings; a ConfigError says what to change."""
+def read_settings(config, image_shape=None):
+  """The one place a config becomes Settings; a ConfigError says what to change.
+  A prior over codes (vq_prior.py) passes its code map's ``image_shape``; its
+  likelihood and data are checked against its VQ-VAE there."""
   name = check_choice("autoregressive model", require(config, "model.name"), NETWORKS)
-  likelihood = check_likelihood(name, require(config, "model.likelihood"))
-  likelihoods.check_preprocess(likelihood, require(config, "data.preprocess"))
-  image_shape = tuple(int(d) for d in require(config, "model.image_shape"))
+  likelihood = require(config, "model.likelihood")
+  if image_shape is None:
+    likelihood = check_likelihood(name, likelihood)
+    likelihoods.check_preprocess(likelihood, require(config, "data.preprocess"))
+    image_shape = tuple(int(d) for d in require(config, "model.image_shape"))
   num_classes = int(require(config, "model.num_classes"))
   if num_classes < 0:
     raise ConfigError(f"config.model.num_classes must be >= 0 (0: unconditional), "
@@ -313,8 +320,9 @@ def image_grids(settings, nets, state, batch, rng):
 
 
 def make_family(config, deps=None):
-  """The autoregressive Family: reads the settings, builds the networks and
-  binds the functions above to them (``deps`` is not used: no dependencies)."""
+  """The autoregressive Family of a pixel model: reads the settings, builds
+  the networks and binds the functions above to them (no dependencies; the
+  prior over codes is vq_prior.py's, picked by factory.py)."""
   del deps
   settings = read_settings(config)
   nets = build_networks(settings)

@@ -10,6 +10,8 @@ pixels) and draws one position given its parameters (the sampler's step).
                      k / 127.5 - 1 in [-1, 1]; a 256-way softmax per sub-pixel
                      (PixelRNN / PixelCNN, van den Oord et al. 2016, sec. 5.1),
                      out [B,H,W,C,256].
+  codes              a map of a frozen VQ-VAE's codes (vq_prior.py); a K-way
+                     softmax per position, out [B,h,w,1,K].
   logistic_mixture   8-bit images in [-1, 1]; the discretised logistic mixture
                      of PixelCNN++ (Salimans et al. 2017, sec. 2.1-2.2), the
                      channels of a pixel drawn jointly, out [B,H,W,K].
@@ -27,7 +29,7 @@ import jax.numpy as jnp
 from genjax.errors import ConfigError, unknown_name
 from genjax.nn.distributions import bernoulli_log_prob
 
-LIKELIHOODS = ("bernoulli", "categorical", "logistic_mixture")
+LIKELIHOODS = ("bernoulli", "categorical", "logistic_mixture", "codes")
 NUM_LEVELS = 256
 # The data preprocessing each likelihood needs (config.data.preprocess).
 DATA_OPS = {"bernoulli": ("binarize_dynamic", "binarize_static"),
@@ -71,18 +73,27 @@ def _bernoulli():
   return Likelihood("bernoulli", True, 1, log_prob, draw, lambda x: x)
 
 
-def _categorical():
+def _categorical(name="categorical", num_values=NUM_LEVELS, to_index=to_levels,
+                 from_index=from_levels, to_unit=lambda x: (x + 1.0) / 2.0):
+  """A ``num_values``-way softmax per sub-pixel; ``to_index`` / ``from_index``
+  map the model-space values to indices k and back."""
   def log_prob(out, x):
     logp = jax.nn.log_softmax(out, axis=-1)
-    k = to_levels(x)
+    k = to_index(x)
     return jnp.sum(jnp.take_along_axis(logp, k[..., None], axis=-1)[..., 0],
                    axis=(1, 2, 3))
 
   def draw(rng, out_at, temperature):
-    return from_levels(jax.random.categorical(rng, out_at / temperature, axis=-1))
+    return from_index(jax.random.categorical(rng, out_at / temperature, axis=-1))
 
-  return Likelihood("categorical", True, NUM_LEVELS, log_prob, draw,
-                    lambda x: (x + 1.0) / 2.0)
+  return Likelihood(name, True, num_values, log_prob, draw, to_unit)
+
+
+def codes_likelihood(num_codes):
+  """``codes``: a K-way softmax over a map of a VQ-VAE's codes, held as float
+  indices [B,h,w,1] (vq_prior.py). Code maps are pictured only decoded."""
+  return _categorical("codes", num_codes, lambda x: x.astype(jnp.int32),
+                      lambda k: k.astype(jnp.float32), lambda x: x / (num_codes - 1))
 
 
 def _logistic_mixture(num_mixtures):

@@ -181,10 +181,11 @@ class HorizontalStack(nn.Module):
   num_classes: Optional[int] = None
   dropout: float = 0.0
   output_features: Optional[int] = None
+  num_image_channels: Optional[int] = None   # None: x's channels (not embedded)
 
   @nn.compact
   def __call__(self, x, links, labels=None, train=False):
-    c, h = x.shape[-1], x
+    c, h = self.num_image_channels or x.shape[-1], x
     for layer in range(self.num_layers):
       first = layer == 0
       k = self.first_kernel_size if first else self.kernel_size
@@ -206,7 +207,10 @@ class GatedPixelCNN(nn.Module):
   ``num_layers`` gated layers; ``num_outputs`` P; ``num_classes`` the class
   embedding h of eq. 4 (None: unconditional); ``dropout`` on the horizontal
   stack's gated units (train only); ``first_kernel_size`` / ``kernel_size``
-  the n of the first / later n x n receptive fields; ``output_features``.
+  the n of the first / later n x n receptive fields; ``output_features``;
+  ``num_input_codes`` K: the input is a map of discrete codes [B,H,W,1] (a
+  VQ-VAE's, as float indices) that a learned embedding turns into
+  ``features`` numbers per position before both stacks (None: an image).
 
   Cached generation splits the net in two row-local halves sharing parameters:
   ``vertical_features(x, labels)`` -> [L, B, H, W, 2p], whose row i depends on
@@ -222,24 +226,38 @@ class GatedPixelCNN(nn.Module):
   first_kernel_size: int = 7
   kernel_size: int = 3
   output_features: Optional[int] = None
+  num_input_codes: Optional[int] = None
 
   def setup(self):
     self.vertical = VerticalStack(self.features, self.num_layers, self.first_kernel_size,
                                   self.kernel_size, self.num_classes)
-    self.horizontal = HorizontalStack(self.features, self.num_layers, self.num_outputs,
-                                      self.first_kernel_size, self.kernel_size,
-                                      self.num_classes, self.dropout, self.output_features)
+    self.horizontal = HorizontalStack(
+        self.features, self.num_layers, self.num_outputs, self.first_kernel_size,
+        self.kernel_size, self.num_classes, self.dropout, self.output_features,
+        1 if self.num_input_codes else None)
+    if self.num_input_codes:
+      self.code_embedding = nn.Embed(self.num_input_codes, self.features)
+
+  def stack_inputs(self, x):
+    """What both stacks see: the image, or the embedding of a code map."""
+    if not self.num_input_codes:
+      return x
+    if x.shape[-1] != 1:
+      raise ValueError(f"GatedPixelCNN over codes wants a code map [B, H, W, 1], "
+                       f"got shape {x.shape}.")
+    return self.code_embedding(x[..., 0].astype(jnp.int32))
 
   def __call__(self, x, labels=None, train=False):
     check_inputs(x, labels, self.num_classes, "GatedPixelCNN")
+    x = self.stack_inputs(x)
     return self.horizontal(x, self.vertical(x, labels), labels, train)
 
   def vertical_features(self, x, labels=None):
     """[L, B, H, W, 2p]: what horizontal layer l adds at each pixel; row i sees rows < i."""
     check_inputs(x, labels, self.num_classes, "GatedPixelCNN")
-    return self.vertical(x, labels)
+    return self.vertical(self.stack_inputs(x), labels)
 
   def horizontal_row(self, x_row, v_row, labels=None, train=False):
     """[B, R, W, C, P] for rows ``x_row`` [B, R, W, C] and their ``v_row`` [L, B, R, W, 2p]."""
     check_inputs(x_row, labels, self.num_classes, "GatedPixelCNN")
-    return self.horizontal(x_row, v_row, labels, train)
+    return self.horizontal(self.stack_inputs(x_row), v_row, labels, train)

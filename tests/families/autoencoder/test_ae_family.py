@@ -149,7 +149,7 @@ def test_code_statistics_fit_a_gaussian_to_the_codes():
 
 
 @pytest.mark.parametrize("field,value,valid", [
-    ("name", "gan", "ae, dae, vae"),
+    ("name", "gan", "ae, dae, klae, vae, vqvae"),
     ("architecture", "resnet", "conv, mlp"),
     ("likelihood", "poisson", "bernoulli, discretized_logistic, gaussian"),
     ("recon_loss", "l1", "bce, mse"),
