@@ -1,6 +1,6 @@
 """Class-conditional Gated PixelCNN prior over the 7x7 codes of a frozen VQ-VAE (vqvae_mnist).
 
-  python launch.py --config experiments/autoencoder/vqvae_mnist.py:restarts --workdir runs/vqvae_mnist
+  python launch.py --config experiments/autoencoder/vqvae_mnist.py --workdir runs/vqvae_mnist
   python launch.py --config experiments/autoregressive/vq_prior_mnist.py --workdir runs/vq_prior_mnist
   python launch.py --config experiments/autoregressive/vq_prior_mnist.py --workdir runs/vq_prior_mnist --mode eval
 
@@ -31,14 +31,14 @@ def get_config(arg=None):
   c.model.update(name="gated_pixelcnn", likelihood="codes", num_classes=10,
                  image_shape=(28, 28, 1))
   c.model.net = ml_collections.ConfigDict(dict(
-      features=64, num_layers=8, first_kernel_size=5, kernel_size=3, dropout=0.1))
+      features=32, num_layers=6, first_kernel_size=5, kernel_size=3, dropout=0.0))
   c.deps.vqvae = dependency(workdir="runs/vqvae_mnist", experiment=VQVAE)
   c.data.update(name="mnist", preprocess=["binarize_dynamic"])
-  c.train.update(batch_size=64, num_steps=4_000, log_every=100, ckpt_every=1_000,
+  c.train.update(batch_size=64, num_steps=3_000, log_every=100, ckpt_every=1_000,
                  sample_every=1_000, eval_every=2_000,
                  eval_metrics=["code_nll", "cond_acc_mnist"],
                  eval_num_examples=1_000, eval_num_samples=500)
-  c.optim.update(lr=1e-3, schedule="cosine", warmup_steps=100, decay_steps=4_000,
+  c.optim.update(lr=1e-3, schedule="cosine", warmup_steps=100, decay_steps=3_000,
                  end_lr_fraction=0.05, grad_clip=1.0, ema_decay=0.0)
   c.sample.num = 100
   c.eval.update(metrics=["nll", "code_nll", "bpd", "fid_mnist", "cond_acc_mnist",
