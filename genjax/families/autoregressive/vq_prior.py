@@ -13,7 +13,7 @@ frozen encoder (the first stage's exports ``code`` / ``decode``). So the
 prior sees the same data stream as any run (dynamic binarisation draws new
 binary images each epoch, and their codes with them), a resumed run is exact,
 and there is no cache to invalidate when the dependency changes. The price
-is one encoder forward pass per step: ``benchmarks/vq_prior_cost.py``.
+is one forward pass of the frozen encoder per step (no backward pass).
 
 Config: model.likelihood='codes', model.name='gated_pixelcnn';
 model.num_codes and model.code_shape (0 and (): the VQ-VAE's K and (h, w);
