@@ -14,8 +14,10 @@ class-conditional accuracy (gated_pixelcnn_mnist.py). The codes of each
 batch come from the frozen VQ-VAE on the fly (vq_prior.py). The eval mode
 reports the prior's NLL in nats per code map and per code, the whole
 model's bits/dim bound (Bernoulli decoder + prior), FID-MNIST and the
-class-conditional accuracy of decoded samples. Measured figures are in
-docs/results.md.
+class-conditional accuracy of decoded samples. Measured (3,000 steps, 7.4
+min of a 2-core CPU): class-conditional accuracy 0.825 at temperature 1,
+0.937 at ``--config.sample.temperature=0.6``; sampling 24x the pixel-level
+Gated PixelCNN's images/s (docs/results.md).
 """
 import ml_collections
 
