@@ -243,6 +243,13 @@ class Conv(nn.Module):
     return y
 
 
+def upsample_nearest(x, factor=2):
+  """[B,H,W,C] -> [B,fH,fW,C], each pixel repeated in a factor x factor square."""
+  b, h, w, c = x.shape
+  x = jnp.broadcast_to(x[:, :, None, :, None, :], (b, h, factor, w, factor, c))
+  return x.reshape(b, h * factor, w * factor, c)
+
+
 def depth_to_space(x, scale):
   """[B,H,W,s*s*C] -> [B,s*H,s*W,C]; channel (a*s + b)*C + c goes to pixel (s*y+a, s*x+b).
 

@@ -32,9 +32,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from genjax.families.diffusion.unet import upsample_nearest
 from genjax.nn.attention import SelfAttention
-from genjax.nn.conv import Conv
+from genjax.nn.conv import Conv, upsample_nearest
 from genjax.nn.norms import group_norm
 
 LOGVAR_RANGE = (-30.0, 20.0)   # LDM's DiagonalGaussianDistribution clamp

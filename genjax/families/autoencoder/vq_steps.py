@@ -82,12 +82,11 @@ def quantize_map(z_e, codebook):
   return codebook[codes].reshape(z_e.shape), codes.reshape(z_e.shape[:-1])
 
 
-def next_vq_state(vq, vq_state, z_e, codes, rng):
-  """The codebook state after a step on encoder outputs z_e [B,h,w,D] and their
-  ``codes``: ages, the usage EMA, the EMA codebook and its restarts.
-  Returns (state, number of codes restarted)."""
+def next_vq_state(vq, vq_state, z_e, codes, counts, rng):
+  """The codebook state after a step on encoder outputs z_e [B,h,w,D], their
+  ``codes`` and the codes' ``counts`` [K]: ages, the usage EMA, the EMA
+  codebook and its restarts. Returns (state, number of codes restarted)."""
   flat, codes = z_e.reshape(-1, z_e.shape[-1]), codes.reshape(-1)
-  counts = quantize.code_counts(codes, vq.num_codes)
   state = dict(vq_state, age=quantize.next_age(vq_state["age"], counts),
                usage=vq.decay * vq_state["usage"]
                + (1.0 - vq.decay) * counts / codes.shape[0])
@@ -118,8 +117,8 @@ def vqvae_loss(settings, nets, params, model_state, batch, rng):
   loss = jnp.mean(recon) / settings.num_dims + vq.commitment * commitment
   if vq.learned:
     loss = loss + quantize.codebook_loss(z_e, z_q)
-  vq_state, restarted = next_vq_state(vq, model_state["vq"], z_e, codes, rng)
   counts = quantize.code_counts(codes.reshape(-1), vq.num_codes)
+  vq_state, restarted = next_vq_state(vq, model_state["vq"], z_e, codes, counts, rng)
   image = jax.nn.sigmoid(logits)
   metrics = {"recon": jnp.mean(recon), "commitment": commitment,
              "recon_mse": jnp.mean(losses.mean_squared_error(image, images)),

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from genjax.core.precision import rematerialised
 from genjax.errors import ConfigError
 from genjax.nn.attention import DEFAULT_INIT, SelfAttention
-from genjax.nn.conv import Conv
+from genjax.nn.conv import Conv, upsample_nearest
 from genjax.nn.embeddings import sinusoidal_embedding
 from genjax.nn.norms import group_norm
 
@@ -73,13 +73,6 @@ class ResBlock(nn.Module):
       else:
         x = nn.Dense(self.features, kernel_init=DEFAULT_INIT, name="skip")(x)
     return x + h
-
-
-def upsample_nearest(x, factor=2):
-  """[B,H,W,C] -> [B,fH,fW,C], each pixel repeated in a factor x factor square."""
-  b, h, w, c = x.shape
-  x = jnp.broadcast_to(x[:, :, None, :, None, :], (b, h, factor, w, factor, c))
-  return x.reshape(b, h * factor, w * factor, c)
 
 
 class UNet(nn.Module):

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.errors import ConfigError, check_choice
-from genjax.nn.conv import Conv, UpConv
+from genjax.nn.conv import Conv, UpConv, upsample_nearest
 
 ARCHS = ("mlp", "dcgan", "resnet")
 G_CONDS = ("concat", "cbn")
@@ -269,10 +269,6 @@ class DCGANDiscriminator(nn.Module):
 # Small ResNet G/D for 32x32 (SNGAN, Miyato et al. 2018, appendix B.4; BigGAN blocks).
 
 
-def _upsample2(x):
-  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
-
-
 def _avgpool2(x):
   b, h, w, c = x.shape
   return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
@@ -286,10 +282,10 @@ class GBlock(nn.Module):
   @nn.compact
   def __call__(self, x, labels, train):
     h = nn.relu(Norm(self.num_classes, name="norm0")(x, labels, train))
-    h = Conv(self.features, (3, 3), use_bias=False, name="conv0")(_upsample2(h))
+    h = Conv(self.features, (3, 3), use_bias=False, name="conv0")(upsample_nearest(h))
     h = nn.relu(Norm(self.num_classes, name="norm1")(h, labels, train))
     h = Conv(self.features, (3, 3), name="conv1")(h)
-    return h + Conv(self.features, (1, 1), name="skip")(_upsample2(x))
+    return h + Conv(self.features, (1, 1), name="skip")(upsample_nearest(x))
 
 
 class DBlock(nn.Module):
