@@ -23,7 +23,7 @@ IDENTITY_KEYS = ("family", "model", "data", "optim", "train.batch_size",
 # identity of that ``model.name`` only, so adding a group for a new model
 # leaves the runs of the family's other models (whose config.json lacks it)
 # resumable.
-MODEL_GROUPS = {"vq": "vqvae", "klae": "klae"}
+MODEL_GROUPS = {"vq": ("vqvae", "vqvae2"), "klae": ("klae",)}
 
 
 def dependency(workdir="", step=None, params="ema", experiment=""):
@@ -184,7 +184,7 @@ def _identity_value(plain, key):
     # it turned on or off (genjax/core/precision.py). Another model's
     # settings group (MODEL_GROUPS) is not this model's.
     node = {k: v for k, v in node.items() if k != "remat"
-            and MODEL_GROUPS.get(k, node.get("name")) == node.get("name")}
+            and node.get("name") in MODEL_GROUPS.get(k, (node.get("name"),))}
   if key == "deps":
     return node or {}
   if key == "init_from":

@@ -8,7 +8,7 @@ def default_config():
   c = base_config()
   c.family = "autoencoder"
   c.model.update(dict(
-      name="vae",                 # ae | dae | vae | vqvae | klae
+      name="vae",                 # ae | dae | vae | vqvae | vqvae2 | klae
       architecture="conv",        # mlp | conv
       image_shape=(28, 28, 1),
       latent_dim=32,
@@ -21,8 +21,9 @@ def default_config():
       noise="gaussian",           # DAE: gaussian | masking
       noise_level=0.5,            # DAE: noise std or masked fraction
   ))
-  # VQ-VAE (model.name='vqvae', quantize.py): K codes of dimension D, 4x4
-  # stride-2 stages of model.channels, then residual blocks (maps.py).
+  # VQ-VAE (model.name='vqvae', quantize.py; each level of 'vqvae2'): K codes
+  # of dimension D, 4x4 stride-2 stages of model.channels, then residual
+  # blocks (maps.py).
   c.model.vq = ml_collections.ConfigDict(dict(
       num_codes=512,              # K
       code_dim=64,                # D

@@ -23,7 +23,8 @@ import functools
 
 import jax
 
-from genjax.families.autoencoder import losses, networks, vq_evaluation
+from genjax.families.autoencoder import (losses, networks, vq2_evaluation, vq_evaluation,
+                                         vqvae2)
 from genjax.families.autoencoder.vq_steps import codebook_of
 
 
@@ -102,20 +103,78 @@ def vq_decode(settings, nets, bundle, codes):
 
 def vq_log_likelihood(settings, nets, bundle, codes, images):
   """log p(x | z_q) of binary images under the Bernoulli decoder, [N] nats."""
-  if settings.recon_loss != "bce":
-    raise ValueError(
-        f"log_likelihood needs a VQ-VAE with a Bernoulli decoder (model.recon_loss="
-        f"'bce' on binarised images); this one has recon_loss={settings.recon_loss!r}, "
-        "whose squared error is no likelihood of the images.")
+  check_bernoulli(settings)
   logits = vq_evaluation.logits_of_codes(settings, nets, trained_params_of(bundle),
                                          vq_model_state(bundle), codes)
   return -losses.reconstruction_loss(logits, images, "bce")
 
 
+def check_bernoulli(settings):
+  """ValueError unless the decoder is a Bernoulli likelihood of the images."""
+  if settings.recon_loss != "bce":
+    raise ValueError(
+        f"log_likelihood needs a VQ-VAE with a Bernoulli decoder (model.recon_loss="
+        f"'bce' on binarised images); this one has recon_loss={settings.recon_loss!r}, "
+        "whose squared error is no likelihood of the images.")
+
+
 def vq_exports(settings, nets):
   """``Family.exports`` of a VQ-VAE: the functions above bound."""
-  bind = lambda fn: functools.partial(fn, settings, nets)
-  return {"encode": bind(vq_encode), "code": bind(vq_code), "embed": bind(vq_embed),
-          "decode": bind(vq_decode), "log_likelihood": bind(vq_log_likelihood),
-          "latent_shape": lambda bundle=None: vq_evaluation.latent_map_shape(settings),
+  return code_map_exports(settings, nets, (vq_encode, vq_code, vq_embed, vq_decode,
+                                           vq_log_likelihood),
+                          vq_evaluation.latent_map_shape(settings))
+
+
+def code_map_exports(settings, nets, functions, latent_shape):
+  """The exports of a model of code maps: ``functions`` (encode, code, embed,
+  decode, log_likelihood) bound, and its Python ``latent_shape`` and K."""
+  bound = [functools.partial(fn, settings, nets) for fn in functions]
+  return {**dict(zip(("encode", "code", "embed", "decode", "log_likelihood"), bound)),
+          "latent_shape": lambda bundle=None: latent_shape,
           "num_codes": lambda bundle=None: settings.vq.num_codes}
+
+
+# -- VQ-VAE-2 -------------------------------------------------------------
+# The VQ-VAE's exports with every map a dict {"top": ..., "bottom": ...}:
+# encode -> z_e maps, code -> int32 code maps, embed(codes) -> z_q maps,
+# decode(codes) -> images, log_likelihood(codes, images) (bce only),
+# latent_shape() -> {"top": (ht, wt), "bottom": (hb, wb)}, num_codes() -> K.
+
+
+def vq2_encode(settings, nets, bundle, images):
+  levels = vqvae2.quantized_levels(settings, nets, trained_params_of(bundle),
+                                   vq_model_state(bundle), images)
+  return {level: levels[level].z_e for level in vqvae2.LEVELS}
+
+
+def vq2_code(settings, nets, bundle, images):
+  return vq2_evaluation.codes_of(settings, nets, trained_params_of(bundle),
+                                 vq_model_state(bundle), images)
+
+
+def vq2_embed(settings, nets, bundle, codes):
+  return vq2_evaluation.embed(settings, trained_params_of(bundle),
+                              vq_model_state(bundle), codes)
+
+
+def vq2_logits(settings, nets, bundle, codes):
+  return vq2_evaluation.logits_of_codes(settings, nets, trained_params_of(bundle),
+                                        vq_model_state(bundle), codes)
+
+
+def vq2_decode(settings, nets, bundle, codes):
+  return jax.nn.sigmoid(vq2_logits(settings, nets, bundle, codes))
+
+
+def vq2_log_likelihood(settings, nets, bundle, codes, images):
+  """log p(x | z_q^top, z_q^bottom) [N] nats under the Bernoulli decoder."""
+  check_bernoulli(settings)
+  return -losses.reconstruction_loss(vq2_logits(settings, nets, bundle, codes), images,
+                                     "bce")
+
+
+def vq2_exports(settings, nets):
+  """``Family.exports`` of a VQ-VAE-2: the functions above bound."""
+  return code_map_exports(settings, nets, (vq2_encode, vq2_code, vq2_embed, vq2_decode,
+                                           vq2_log_likelihood),
+                          vq2_evaluation.code_map_shapes(settings))

@@ -1,7 +1,8 @@
 """The autoencoder family: AE, denoising AE and VAE behind the family contract.
 
 Config read (defaults: ``config.py`` here and ``genjax/config.py``):
-  model.name           'ae' | 'dae' | 'vae' | 'vqvae' (vq_steps.py) | 'klae' (klae.py)
+  model.name           'ae' | 'dae' | 'vae' | 'vqvae' (vq_steps.py) | 'vqvae2'
+                       (vqvae2.py) | 'klae' (klae.py)
   model.architecture   'mlp' | 'conv';  model.image_shape (H, W, C);  model.latent_dim
   model.hidden         'mlp': widths of the hidden layers, encoder order; the
                        decoder mirrors them.
@@ -12,7 +13,7 @@ Config read (defaults: ``config.py`` here and ``genjax/config.py``):
                        (likelihoods.py);  model.beta: weight of the KL
   model.recon_loss     AE/DAE: 'bce' | 'mse' (the decoder's image is sigmoid(logits))
   model.noise, model.noise_level   DAE: 'gaussian' (std) | 'masking' (fraction)
-  model.vq             VQ-VAE: num_codes, code_dim, codebook ('loss' | 'ema'),
+  model.vq             VQ-VAE (each level of VQ-VAE-2): num_codes, code_dim, codebook ('loss' | 'ema'),
                        commitment, decay, restart_after, res_blocks, res_hidden
   optim                optimizer_from_config: the optimiser and the EMA's decay
   eval.iwae_k, eval.iwae_chunk     IWAE samples, and how many are decoded per
@@ -35,7 +36,8 @@ from genjax.core.precision import read_compute_dtype
 from genjax.core.step import make_train_step
 from genjax.errors import ConfigError, check_choice
 from genjax.families.autoencoder import (evaluation, exports, likelihoods, losses,
-                                         sampling, steps, vq_evaluation, vq_steps)
+                                         sampling, steps, vq2_evaluation, vq_evaluation,
+                                         vq_steps, vqvae2)
 from genjax.families.autoencoder.model import ARCHITECTURES
 from genjax.families.autoencoder.networks import Networks, build_networks  # noqa: F401
 from genjax.families.base import Family
@@ -72,7 +74,16 @@ MODELS = {
         {"recon": vq_evaluation.eval_recon, "recon_mse": vq_evaluation.eval_recon_mse,
          "psnr": vq_evaluation.eval_psnr},
         vq_evaluation.unigram_sample, vq_evaluation.image_grids),
+    "vqvae2": ModelFunctions(vqvae2.vqvae2_loss, vq2_evaluation.EVAL_METRICS,
+                             vq2_evaluation.unigram_sample, vq2_evaluation.image_grids),
 }
+NO_SPLIT_METRICS = lambda settings, nets: {}
+SPLIT_METRICS = {"ae": NO_SPLIT_METRICS, "dae": NO_SPLIT_METRICS, "vae": NO_SPLIT_METRICS,
+                 "vqvae": vq_evaluation.split_metrics,
+                 "vqvae2": vq2_evaluation.split_metrics}
+EXPORTS = {"ae": exports.family_exports, "dae": exports.family_exports,
+           "vae": exports.family_exports, "vqvae": exports.vq_exports,
+           "vqvae2": exports.vq2_exports}
 NAMES = tuple(MODELS) + ("klae",)   # klae: klae.py's own family
 
 
@@ -151,9 +162,13 @@ def read_settings(config):
   if latent_dim < 1:
     raise ConfigError(f"model.latent_dim must be >= 1, got {latent_dim}.")
   iwae_k, iwae_chunk = read_iwae(config)
-  if name == "vqvae" and architecture != "conv":
-    raise ConfigError("model.name='vqvae' quantises a spatial code map: set "
+  if name in ("vqvae", "vqvae2") and architecture != "conv":
+    raise ConfigError(f"model.name={name!r} quantises spatial code maps: set "
                       "model.architecture='conv' (got 'mlp').")
+  if name == "vqvae2":
+    check_divisible(image_shape, len(require(config, "model.channels")) + 1,
+                    "model.image_shape (VQ-VAE-2's top map is one stride-2 stage "
+                    "below its bottom map)")
   return Settings(
       name=name, architecture=architecture, image_shape=image_shape,
       latent_dim=latent_dim, hidden=tuple(require(config, "model.hidden")),
@@ -188,7 +203,5 @@ def make_family(config, deps=None):
                                  compute_dtype=read_compute_dtype(config)),
       eval_metrics={name: bind(fn) for name, fn in functions.eval_metrics.items()},
       sample=bind(functions.sample), image_grids=bind(functions.image_grids),
-      split_metrics=(vq_evaluation.split_metrics(settings, nets)
-                     if settings.name == "vqvae" else {}),
-      exports=(exports.vq_exports(settings, nets) if settings.name == "vqvae"
-               else exports.family_exports(settings, nets)))
+      split_metrics=SPLIT_METRICS[settings.name](settings, nets),
+      exports=EXPORTS[settings.name](settings, nets))

@@ -15,12 +15,13 @@ from genjax.core.optim import optimizer_from_config
 from genjax.families.autoencoder import likelihoods, losses
 from genjax.families.autoencoder.maps import make_vqvae
 from genjax.families.autoencoder.model import make_model
+from genjax.families.autoencoder.vqvae2 import make_vqvae2
 
 
 @dataclasses.dataclass(frozen=True)
 class Networks:
   """What make_family builds from the settings."""
-  model: nn.Module              # model.Autoencoder, model.VAE or maps.VQVAE
+  model: nn.Module              # model.Autoencoder, model.VAE, maps.VQVAE or vqvae2.VQVAE2
   optimizer: optax.GradientTransformation
   ema_decay: float              # decay of the parameters' EMA (0: a copy)
 
@@ -31,6 +32,9 @@ def build_networks(settings):
   optimizer, ema_decay = optimizer_from_config(settings.optim)
   if settings.name == "vqvae":
     return Networks(make_vqvae(settings.image_shape, settings.channels, settings.vq),
+                    optimizer, ema_decay)
+  if settings.name == "vqvae2":
+    return Networks(make_vqvae2(settings.image_shape, settings.channels, settings.vq),
                     optimizer, ema_decay)
   per_channel = (likelihoods.num_params(settings.likelihood)
                  if settings.variational else 1)

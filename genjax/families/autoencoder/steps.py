@@ -14,14 +14,18 @@ from genjax.families.autoencoder import losses
 from genjax.families.autoencoder.code_prior import initial_code_stats, update_code_stats
 from genjax.families.autoencoder.networks import decode, encode, log_likelihood
 from genjax.families.autoencoder.vq_steps import initial_vq_state
+from genjax.families.autoencoder.vqvae2 import LEVELS, state_key
 
 
 def initial_model_state(settings, rng):
   """What a model keeps besides its parameters: an AE's or DAE's codes'
-  statistics (code_prior.py), a VQ-VAE's codebook state (vq_steps.py). A VAE
+  statistics (code_prior.py), a VQ-VAE's codebook state (vq_steps.py), one per level for VQ-VAE-2. A VAE
   keeps nothing: its prior is N(0, I)."""
   if settings.name == "vqvae":
     return {"vq": initial_vq_state(settings.vq, rng)}
+  if settings.name == "vqvae2":
+    return {state_key(level): initial_vq_state(settings.vq, key)
+            for level, key in zip(LEVELS, jax.random.split(rng))}
   if settings.variational:
     return {}
   return {"code_stats": initial_code_stats(settings.latent_dim)}

@@ -70,9 +70,14 @@ def initial_vq_state(vq, rng):
   return state
 
 
-def codebook_of(vq, params, model_state):
-  """The codebook [K, D] in use: the parameter, or the EMA codebook."""
-  return params["codebook"] if vq.learned else model_state["vq"]["codebook"]
+def codebook_of(vq, params, model_state, level="vq"):
+  """The codebook [K, D] in use: the parameter, or the EMA codebook.
+  ``level``: the key of its state, ``"vq"`` (a VQ-VAE) or VQ-VAE-2's
+  ``"vq_top"`` / ``"vq_bottom"``, whose parameters are ``codebook_top`` /
+  ``codebook_bottom``."""
+  if vq.learned:
+    return params["codebook" + level[len("vq"):]]
+  return model_state[level]["codebook"]
 
 
 def quantize_map(z_e, codebook):

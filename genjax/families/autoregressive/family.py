@@ -54,7 +54,8 @@ NETWORKS = {
 }
 COMPLETIONS_PER_ROW, GRID_ROWS = 3, 8
 # Module fields the family sets itself (not config.model.net's).
-_RESERVED = ("parent", "name", "num_outputs", "num_classes", "remat", "num_input_codes")
+_RESERVED = ("parent", "name", "num_outputs", "num_classes", "remat", "num_input_codes",
+             "num_cond_codes")
 
 
 def network_class(name):
@@ -206,18 +207,28 @@ def init(settings, nets, rng, example_batch):
                             ema=bool(nets.ema_decay))
 
 
-def network_outputs(settings, nets, params, images, labels, train=False, rng=None):
+def condition_kwargs(cond):
+  """The spatial condition as the network's keyword (only a model with one
+  takes it: the two-level prior's bottom, vq2_prior.py)."""
+  return {} if cond is None else {"cond": cond}
+
+
+def network_outputs(settings, nets, params, images, labels, train=False, rng=None,
+                    cond=None):
   """The distribution parameters at every position ([B,H,W,C,P] or [B,H,W,K]);
-  ``labels`` are used only by a class-conditional model."""
+  ``labels`` are used only by a class-conditional model, ``cond`` only by a
+  spatially conditioned one."""
   return nets.model.apply({"params": params}, images,
                           labels if settings.num_classes else None, train=train,
-                          rngs={"dropout": rng} if train else None)
+                          rngs={"dropout": rng} if train else None,
+                          **condition_kwargs(cond))
 
 
-def negative_log_likelihood(settings, nets, params, batch, train=False, rng=None):
+def negative_log_likelihood(settings, nets, params, batch, train=False, rng=None,
+                            cond=None):
   """-log p(x) of each image of the batch, [B] nats (exact)."""
   outputs = network_outputs(settings, nets, params, batch["image"], batch["label"],
-                            train, rng)
+                            train, rng, cond)
   return -nets.likelihood.log_prob(outputs, batch["image"])
 
 
@@ -264,20 +275,22 @@ def images_to_unit(settings, nets, images):
   return jnp.clip(nets.likelihood.to_unit(images), 0.0, 1.0)
 
 
-def draw(settings, nets, state, rng, images, labels, start):
+def draw(settings, nets, state, rng, images, labels, start, cond=None):
   """``images`` with every raster position from ``start`` on drawn from the
-  model (the row-cached generator when ``settings.cached``), in model space."""
+  model (the row-cached generator when ``settings.cached``), in model space;
+  ``cond``: a spatially conditioned model's condition."""
   params = eval_params(state, settings.use_ema)
   model = nets.model
   if settings.cached:
     vertical = lambda x: model.apply({"params": params}, x, labels,
-                                     method=type(model).vertical_features)
+                                     method=type(model).vertical_features,
+                                     **condition_kwargs(cond))
     row = lambda x_row, features_row: model.apply(
         {"params": params}, x_row, features_row, labels,
         method=type(model).horizontal_row)
     return sampling.complete_rows_cached(vertical, row, nets.likelihood, images, rng,
                                          start, settings.temperature)
-  net_fn = lambda x: network_outputs(settings, nets, params, x, labels)
+  net_fn = lambda x: network_outputs(settings, nets, params, x, labels, cond=cond)
   return sampling.complete(net_fn, nets.likelihood, images, rng, start,
                            settings.temperature)
 

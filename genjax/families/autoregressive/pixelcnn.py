@@ -26,7 +26,7 @@ from typing import Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
-from genjax.nn.conv import Conv
+from genjax.nn.conv import Conv, upsample_nearest
 from genjax.nn.masked import MaskedConv, down_shift
 
 
@@ -49,6 +49,33 @@ def class_bias(labels, num_classes, features, name):
   if num_classes is None:
     return 0.0
   return nn.Embed(num_classes, features, name=name)(labels)[:, None, None, :]
+
+
+def cond_bias(cond, features, name):
+  """V * s of van den Oord et al. (2016b), sec. 2.3, for a spatial condition
+  s [B,H,W,F]: a 1x1 projection, [B,H,W,features] (0 without one)."""
+  if cond is None:
+    return 0.0
+  return nn.Dense(features, name=name)(cond)
+
+
+class ConditionStack(nn.Module):
+  """A map of discrete codes [B,h,w] (VQ-VAE-2's top codes) -> the spatial
+  condition s [B, f*h, f*w, features] of a prior over a map f times finer:
+  a code embedding, nearest upsampling by f, then a residual 3x3 conv block
+  (Razavi et al. 2019's conditioning stack, shortened)."""
+  num_codes: int
+  features: int
+
+  @nn.compact
+  def __call__(self, codes, size):
+    if codes.ndim != 3 or size[0] % codes.shape[1] or size[1] % codes.shape[2]:
+      raise ValueError(f"The condition wants a code map [B, h, w] whose h, w divide "
+                       f"the prior's map {tuple(size)}; got shape {codes.shape}.")
+    s = nn.Embed(self.num_codes, self.features, name="embedding")(codes.astype(jnp.int32))
+    s = upsample_nearest(s, size[0] // codes.shape[1])
+    y = Conv(self.features, (3, 3), name="conv_0")(nn.relu(s))
+    return s + Conv(self.features, (3, 3), name="conv_1")(nn.relu(y))
 
 
 class OutputHead(nn.Module):
@@ -147,7 +174,7 @@ class VerticalStack(nn.Module):
   num_classes: Optional[int] = None
 
   @nn.compact
-  def __call__(self, x, labels=None):
+  def __call__(self, x, labels=None, cond=None):
     v, links = x, []
     for layer in range(self.num_layers):
       k = self.first_kernel_size if layer == 0 else self.kernel_size
@@ -155,11 +182,15 @@ class VerticalStack(nn.Module):
       a = Conv(2 * self.features, (r + 1, k), padding=((r, 0), (r, r)),
                name=f"conv_{layer}")(v)
       # The vertical -> horizontal 1x1 link, from the down-shifted stack (fig. 2).
-      links.append(nn.Dense(2 * self.features, name=f"to_horizontal_{layer}")(
-          down_shift(a)))
+      link = nn.Dense(2 * self.features, name=f"to_horizontal_{layer}")(down_shift(a))
+      # A spatial condition s (known everywhere) enters both stacks as V * s
+      # (sec. 2.3); its horizontal term rides on the link, so the row-cached
+      # generator needs nothing more.
+      links.append(link + cond_bias(cond, 2 * self.features, f"cond_h_{layer}"))
       if layer + 1 < self.num_layers:   # the last layer's gated output is unused
         v = gate(a + class_bias(labels, self.num_classes, 2 * self.features,
-                                f"class_{layer}"))
+                                f"class_{layer}")
+                 + cond_bias(cond, 2 * self.features, f"cond_v_{layer}"))
     return jnp.stack(links)
 
 
@@ -210,7 +241,10 @@ class GatedPixelCNN(nn.Module):
   the n of the first / later n x n receptive fields; ``output_features``;
   ``num_input_codes`` K: the input is a map of discrete codes [B,H,W,1] (a
   VQ-VAE's, as float indices) that a learned embedding turns into
-  ``features`` numbers per position before both stacks (None: an image).
+  ``features`` numbers per position before both stacks (None: an image);
+  ``num_cond_codes`` K': the model also takes ``cond``, a coarser code map
+  int [B,h,w] (VQ-VAE-2's top codes), as a spatial condition of both stacks
+  (``ConditionStack``, ``cond_bias``; None: no such input).
 
   Cached generation splits the net in two row-local halves sharing parameters:
   ``vertical_features(x, labels)`` -> [L, B, H, W, 2p], whose row i depends on
@@ -227,6 +261,7 @@ class GatedPixelCNN(nn.Module):
   kernel_size: int = 3
   output_features: Optional[int] = None
   num_input_codes: Optional[int] = None
+  num_cond_codes: Optional[int] = None
 
   def setup(self):
     self.vertical = VerticalStack(self.features, self.num_layers, self.first_kernel_size,
@@ -237,6 +272,17 @@ class GatedPixelCNN(nn.Module):
         1 if self.num_input_codes else None)
     if self.num_input_codes:
       self.code_embedding = nn.Embed(self.num_input_codes, self.features)
+    if self.num_cond_codes:
+      self.condition = ConditionStack(self.num_cond_codes, self.features)
+
+  def spatial_condition(self, x, cond):
+    """The condition s of a map of ``cond`` codes [B,h,w] (None: none)."""
+    if bool(self.num_cond_codes) != (cond is not None):
+      raise ValueError(
+          "GatedPixelCNN: a condition map is given to a model without one, or "
+          f"missing (num_cond_codes={self.num_cond_codes}, cond given: "
+          f"{cond is not None}).")
+    return None if cond is None else self.condition(cond, x.shape[1:3])
 
   def stack_inputs(self, x):
     """What both stacks see: the image, or the embedding of a code map."""
@@ -247,15 +293,16 @@ class GatedPixelCNN(nn.Module):
                        f"got shape {x.shape}.")
     return self.code_embedding(x[..., 0].astype(jnp.int32))
 
-  def __call__(self, x, labels=None, train=False):
+  def __call__(self, x, labels=None, train=False, cond=None):
     check_inputs(x, labels, self.num_classes, "GatedPixelCNN")
+    s = self.spatial_condition(x, cond)
     x = self.stack_inputs(x)
-    return self.horizontal(x, self.vertical(x, labels), labels, train)
+    return self.horizontal(x, self.vertical(x, labels, s), labels, train)
 
-  def vertical_features(self, x, labels=None):
+  def vertical_features(self, x, labels=None, cond=None):
     """[L, B, H, W, 2p]: what horizontal layer l adds at each pixel; row i sees rows < i."""
     check_inputs(x, labels, self.num_classes, "GatedPixelCNN")
-    return self.vertical(self.stack_inputs(x), labels)
+    return self.vertical(self.stack_inputs(x), labels, self.spatial_condition(x, cond))
 
   def horizontal_row(self, x_row, v_row, labels=None, train=False):
     """[B, R, W, C, P] for rows ``x_row`` [B, R, W, C] and their ``v_row`` [L, B, R, W, 2p]."""

@@ -74,14 +74,15 @@ def vqvae_codes_shape(config, dep):
   return num_codes, shape
 
 
-def check_same_data(config, dep):
-  """The prior's images must be preprocessed as the VQ-VAE's were."""
+def check_same_data(config, dep, name=DEP):
+  """The prior's images must be preprocessed as its first stage's
+  (``config.deps.<name>``) were."""
   mine = (config.data.name, list(config.data.preprocess))
   theirs = (dep.config.data.name, list(dep.config.data.preprocess))
   if mine != theirs:
     raise ConfigError(
         f"A prior over codes encodes its images with the VQ-VAE at "
-        f"config.deps.{DEP}.workdir={dep.workdir}, trained on {theirs[0]!r} with "
+        f"config.deps.{name}.workdir={dep.workdir}, trained on {theirs[0]!r} with "
         f"preprocess {theirs[1]}; this config has {mine[0]!r} with {mine[1]}. Set "
         f"config.data.name={theirs[0]!r} and config.data.preprocess={theirs[1]}.")
 
@@ -204,10 +205,19 @@ def make_prior_family(config, deps):
   metrics = {"nll": bind(eval_nll), "code_nll": bind(eval_code_nll)}
   if settings.has_likelihood:
     metrics["bpd"] = bind(eval_bpd)
+  return prior_family(config, settings.base, nets, DEP, metrics,
+                      *map(bind, (init, prior_loss, sample, image_grids)))
+
+
+def prior_family(config, base, nets, dep_name, metrics, init_fn, loss, sample_fn,
+                 grids):
+  """The Family of a prior over the frozen first stage ``config.deps.<dep_name>``
+  (its functions bound, each taking ``frozen`` last); ``base``: the family
+  settings of its (top) network."""
   return Family(
-      family="autoregressive", model=settings.base.name, init=bind(init),
-      train_step=make_train_step(bind(prior_loss), nets.optimizer, nets.ema_decay,
+      family="autoregressive", model=base.name, init=init_fn,
+      train_step=make_train_step(loss, nets.optimizer, nets.ema_decay,
                                  compute_dtype=read_compute_dtype(config),
                                  with_frozen=True),
-      eval_metrics=metrics, sample=bind(sample), image_grids=bind(image_grids),
-      num_classes=settings.base.num_classes or None, deps=(DEP,))
+      eval_metrics=metrics, sample=sample_fn, image_grids=grids,
+      num_classes=base.num_classes or None, deps=(dep_name,))

@@ -505,7 +505,8 @@ def test_image_grids_hold_the_models_grids_of_the_first_images(name, grids):
 def test_make_family_binds_each_models_functions_from_the_table():
   for name in ae.MODELS:
     conv = dict(architecture="conv", channels=(2,), image_shape=(4, 4, 1))
-    family = ae.make_family(config_of(name=name, **(conv if name == "vqvae" else {})))
+    maps = conv if name.startswith("vqvae") else {}
+    family = ae.make_family(config_of(name=name, **maps))
     assert (family.family, family.model) == ("autoencoder", name)
     assert set(family.eval_metrics) == set(ae.MODELS[name].eval_metrics)
   assert set(ae.MODELS["dae"].eval_metrics) == {"recon", "anomaly_score", "denoise_mse"}

@@ -17,9 +17,9 @@ from genjax.train.deps import Dependency
 from tests.families.autoencoder.test_vq import vq_config
 
 
-def dependency(config):
+def dependency(config, name="vqvae"):
   config.lock()
-  return Dependency(name="vqvae", workdir="/runs/vq", step=1, use_ema=True,
+  return Dependency(name=name, workdir="/runs/vq", step=1, use_ema=True,
                     fingerprint="", config=config, family=make_ae(config), deps={})
 
 
