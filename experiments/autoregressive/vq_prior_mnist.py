@@ -53,5 +53,4 @@ def get_config(arg=None):
     c.optim.update(warmup_steps=1, decay_steps=6)
     c.train.eval_metrics = ["code_nll"]
     c.eval.metrics = ["nll", "code_nll", "bpd", "cond_acc_mnist"]
-    c.sample.num = 4
   return c
