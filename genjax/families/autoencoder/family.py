@@ -1,4 +1,4 @@
-"""The autoencoder family: AE, denoising AE and VAE behind the family contract.
+"""The autoencoder family: AE, DAE, VAE, VQ-VAE and VQ-VAE-2 behind the family contract.
 
 Config read (defaults: ``config.py`` here and ``genjax/config.py``):
   model.name           'ae' | 'dae' | 'vae' | 'vqvae' (vq_steps.py) | 'vqvae2'
@@ -13,8 +13,9 @@ Config read (defaults: ``config.py`` here and ``genjax/config.py``):
                        (likelihoods.py);  model.beta: weight of the KL
   model.recon_loss     AE/DAE: 'bce' | 'mse' (the decoder's image is sigmoid(logits))
   model.noise, model.noise_level   DAE: 'gaussian' (std) | 'masking' (fraction)
-  model.vq             VQ-VAE (each level of VQ-VAE-2): num_codes, code_dim, codebook ('loss' | 'ema'),
-                       commitment, decay, restart_after, res_blocks, res_hidden
+  model.vq             VQ-VAE (each level of VQ-VAE-2): num_codes, code_dim,
+                       codebook ('loss' | 'ema'), commitment, decay,
+                       restart_after, res_blocks, res_hidden
   optim                optimizer_from_config: the optimiser and the EMA's decay
   eval.iwae_k, eval.iwae_chunk     IWAE samples, and how many are decoded per
                        step (0: the largest divisor of iwae_k up to 50)

@@ -69,9 +69,11 @@ class ConditionStack(nn.Module):
 
   @nn.compact
   def __call__(self, codes, size):
-    if codes.ndim != 3 or size[0] % codes.shape[1] or size[1] % codes.shape[2]:
-      raise ValueError(f"The condition wants a code map [B, h, w] whose h, w divide "
-                       f"the prior's map {tuple(size)}; got shape {codes.shape}.")
+    if (codes.ndim != 3 or size[0] % codes.shape[1] or size[1] % codes.shape[2]
+        or size[0] // codes.shape[1] != size[1] // codes.shape[2]):
+      raise ValueError(f"The condition wants a code map [B, h, w] that one factor f "
+                       f"scales to the prior's map {tuple(size)}; got shape "
+                       f"{codes.shape}.")
     s = nn.Embed(self.num_codes, self.features, name="embedding")(codes.astype(jnp.int32))
     s = upsample_nearest(s, size[0] // codes.shape[1])
     y = Conv(self.features, (3, 3), name="conv_0")(nn.relu(s))
