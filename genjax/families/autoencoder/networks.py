@@ -21,7 +21,7 @@ from genjax.families.autoencoder.vqvae2 import make_vqvae2
 @dataclasses.dataclass(frozen=True)
 class Networks:
   """What make_family builds from the settings."""
-  model: nn.Module              # model.Autoencoder, model.VAE, maps.VQVAE or vqvae2.VQVAE2
+  model: nn.Module              # model.{Autoencoder,VAE}, maps.VQVAE, vqvae2.VQVAE2
   optimizer: optax.GradientTransformation
   ema_decay: float              # decay of the parameters' EMA (0: a copy)
 

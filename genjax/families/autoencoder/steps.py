@@ -19,8 +19,8 @@ from genjax.families.autoencoder.vqvae2 import LEVELS, state_key
 
 def initial_model_state(settings, rng):
   """What a model keeps besides its parameters: an AE's or DAE's codes'
-  statistics (code_prior.py), a VQ-VAE's codebook state (vq_steps.py), one per level for VQ-VAE-2. A VAE
-  keeps nothing: its prior is N(0, I)."""
+  statistics (code_prior.py), a VQ-VAE's codebook state (vq_steps.py), one
+  per level for VQ-VAE-2. A VAE keeps nothing: its prior is N(0, I)."""
   if settings.name == "vqvae":
     return {"vq": initial_vq_state(settings.vq, rng)}
   if settings.name == "vqvae2":
