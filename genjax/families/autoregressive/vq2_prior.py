@@ -148,14 +148,16 @@ def init(settings, nets, dep, rng, example_batch, frozen):
   return create_train_state(state_rng, params, nets.optimizer, ema=bool(nets.ema_decay))
 
 
-def level_nlls(settings, nets, params, codes, labels, train=False, rng=None):
-  """{"top", "bottom"}: -log p(z_top | y) and -log p(z_bottom | z_top, y), [B] nats."""
+def level_nlls(settings, nets, params, codes, labels, train=False, rng=None,
+               levels=LEVELS):
+  """{level: nats [B]} for ``levels``: -log p(z_top | y) and
+  -log p(z_bottom | z_top, y)."""
   rngs = dict(zip(LEVELS, jax.random.split(rng))) if train else {}
   cond = {"top": None, "bottom": codes["top"]}
   return {level: ar.negative_log_likelihood(
       settings.level(level), nets.level(level), params[level],
       {"image": as_map(codes[level]), "label": labels}, train, rngs.get(level),
-      cond[level]) for level in LEVELS}
+      cond[level]) for level in levels}
 
 
 def codes_per_map(settings, level):
@@ -172,33 +174,37 @@ def prior_loss(settings, nets, dep, params, model_state, batch, rng, frozen):
   return per_code["top"] + per_code["bottom"], (metrics, model_state)
 
 
-def eval_level_nlls(settings, nets, dep, state, batch, frozen):
-  params = eval_params(state, settings.top.use_ema)
-  return level_nlls(settings, nets, params, batch_codes(dep, frozen, batch["image"]),
-                    batch["label"])
+def eval_level_nlls(settings, nets, state, codes, labels, levels=LEVELS):
+  """``level_nlls`` of given code maps with the evaluation parameters."""
+  return level_nlls(settings, nets, eval_params(state, settings.top.use_ema), codes,
+                    labels, levels=levels)
 
 
 def eval_nll(settings, nets, dep, state, batch, rng, frozen):
   """``nll``: -log p(z_top, z_bottom | y) of each image's two maps, nats [B]."""
   del rng
-  nll = eval_level_nlls(settings, nets, dep, state, batch, frozen)
+  nll = eval_level_nlls(settings, nets, state, batch_codes(dep, frozen, batch["image"]),
+                        batch["label"])
   return nll["top"] + nll["bottom"]
 
 
 def code_nll_metric(level):
-  """``code_nll_<level>``: that level's NLL per code, nats [B]."""
+  """``code_nll_<level>``: that level's NLL per code, nats [B] (only that
+  level's network runs)."""
   def metric(settings, nets, dep, state, batch, rng, frozen):
     del rng
-    nll = eval_level_nlls(settings, nets, dep, state, batch, frozen)[level]
-    return nll / codes_per_map(settings, level)
+    codes = batch_codes(dep, frozen, batch["image"])
+    nll = eval_level_nlls(settings, nets, state, codes, batch["label"], (level,))
+    return nll[level] / codes_per_map(settings, level)
   return metric
 
 
 def eval_bpd(settings, nets, dep, state, batch, rng, frozen):
   """``bpd``: (-log p(x | z) - log p(z)) / (HWC ln 2), bits per image dimension [B]."""
+  del rng
   codes = batch_codes(dep, frozen, batch["image"])
   decoder_nll = -dep.family.exports["log_likelihood"](frozen[DEP], codes, batch["image"])
-  prior_nll = eval_nll(settings, nets, dep, state, batch, rng, frozen)
+  prior_nll = sum(eval_level_nlls(settings, nets, state, codes, batch["label"]).values())
   return (decoder_nll + prior_nll) / (math.prod(settings.image_shape) * math.log(2.0))
 
 
