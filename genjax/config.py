@@ -23,7 +23,7 @@ IDENTITY_KEYS = ("family", "model", "data", "optim", "train.batch_size",
 # identity of that ``model.name`` only, so adding a group for a new model
 # leaves the runs of the family's other models (whose config.json lacks it)
 # resumable.
-MODEL_GROUPS = {"vq": ("vqvae", "vqvae2"), "klae": ("klae",)}
+MODEL_GROUPS = {"vq": ("vqvae", "vqvae2"), "klae": ("klae",), "ldm": ("ldm",)}
 
 
 def dependency(workdir="", step=None, params="ema", experiment=""):

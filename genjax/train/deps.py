@@ -258,10 +258,25 @@ def stored_config(workdir):
     return {}   # workdir_lib.prepare says what is wrong with it
 
 
+def with_pretrained(frozen, family, mesh):
+  """``frozen`` plus a bundle per pretrained weight set of ``family``
+  (``family.pretrained``: name -> loader of ``{"params": ...}``, the bundle's
+  ``trained``), replicated on ``mesh``."""
+  out = dict(frozen)
+  for name, load in sorted(family.pretrained.items()):
+    if name in out:
+      raise ConfigError(
+          f"config.deps.{name} clashes with the pretrained weights {name!r} of "
+          f"the {family.family}/{family.model} model: rename the dependency.")
+    out[name] = jax.device_put({"trained": load(), "deps": {}},
+                               shard_lib.replicated(mesh))
+  return out
+
+
 def frozen_last(family):
   """``family`` with every contract function taking ``frozen`` last, so the
   loop calls one way; families without dependencies ignore it."""
-  if family.deps:
+  if family.deps or family.pretrained:
     return family
   drop = lambda f: None if f is None else (lambda *a: f(*a[:-1]))
   return dataclasses.replace(

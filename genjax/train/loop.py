@@ -82,6 +82,7 @@ class _Run:
     self.init_source = deps_lib.init_source(config, stored, workdir,
                                             self.mesh, mode)
     self.family, self.image_shape = resolve(config, self.deps)
+    self.frozen = deps_lib.with_pretrained(self.frozen, self.family, self.mesh)
     self.fam = deps_lib.frozen_last(self.family)
     shard_lib.check_batch_size(config.train.batch_size, self.mesh)
     shard_lib.check_batch_size(config.eval.batch_size, self.mesh,

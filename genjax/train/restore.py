@@ -49,6 +49,7 @@ def load_run(workdir, step=None, what="run"):
   mesh = shard_lib.make_mesh()
   deps, frozen = deps_lib.resolve(config, mesh, pins=plain.get("deps") or {})
   family = registry.make_family(config, deps=deps)
+  frozen = deps_lib.with_pretrained(frozen, family, mesh)
   fam = deps_lib.frozen_last(family)
   rng = jax.random.PRNGKey(config.train.seed)
   example = example_batch(tuple(config.model.image_shape))

@@ -35,7 +35,7 @@ from genjax.core.state import create_train_state, eval_params, init_key
 from genjax.errors import ConfigError
 from genjax.families.autoregressive import family as ar
 from genjax.families.autoregressive import likelihoods
-from genjax.families.autoregressive.vq_prior import check_same_data, prior_family
+from genjax.families.autoregressive.vq_prior import prior_family
 from genjax.families.base import cycle_to, require_dependency, sample_labels
 
 DEP = "vqvae2"
@@ -91,7 +91,7 @@ def read_two_level_settings(config, deps):
     raise ConfigError(f"{USER} uses the Gated PixelCNN (its code embedding, spatial "
                       "condition and row-cached sampler): set model.name='gated_pixelcnn'.")
   num_codes, shapes = vqvae2_codes_shape(config, dep)
-  check_same_data(config, dep, DEP)
+  check_same_data(config, dep, DEP, USER)
   top = ar.read_settings(config, image_shape=tuple(shapes["top"]) + (1,))
   bottom_net = dict(config.model.get("net_bottom") or {}) or top.net
   bottom = dataclasses.replace(

@@ -39,7 +39,8 @@ from genjax.core.step import make_train_step
 from genjax.errors import ConfigError
 from genjax.families.autoregressive import family as ar
 from genjax.families.autoregressive import likelihoods
-from genjax.families.base import Family, cycle_to, require_dependency, sample_labels
+from genjax.families.base import (Family, check_same_data, cycle_to, require_dependency,
+                                  sample_labels)
 
 DEP = "vqvae"
 USER = "model.likelihood='codes' (a prior over a VQ-VAE's codes)"
@@ -74,19 +75,6 @@ def vqvae_codes_shape(config, dep):
   return num_codes, shape
 
 
-def check_same_data(config, dep, name=DEP):
-  """The prior's images must be preprocessed as its first stage's
-  (``config.deps.<name>``) were."""
-  mine = (config.data.name, list(config.data.preprocess))
-  theirs = (dep.config.data.name, list(dep.config.data.preprocess))
-  if mine != theirs:
-    raise ConfigError(
-        f"A prior over codes encodes its images with the VQ-VAE at "
-        f"config.deps.{name}.workdir={dep.workdir}, trained on {theirs[0]!r} with "
-        f"preprocess {theirs[1]}; this config has {mine[0]!r} with {mine[1]}. Set "
-        f"config.data.name={theirs[0]!r} and config.data.preprocess={theirs[1]}.")
-
-
 def read_prior_settings(config, deps):
   """PriorSettings; ConfigErrors for a missing or mismatched VQ-VAE."""
   dep = require_dependency(deps, DEP, "autoencoder", "vqvae", USER)
@@ -94,7 +82,7 @@ def read_prior_settings(config, deps):
     raise ConfigError(f"{USER} uses the Gated PixelCNN (its code embedding and "
                       f"row-cached sampler): set model.name='gated_pixelcnn'.")
   num_codes, shape = vqvae_codes_shape(config, dep)
-  check_same_data(config, dep)
+  check_same_data(config, dep, DEP, USER)
   base = ar.read_settings(config, image_shape=shape + (1,))
   return PriorSettings(base=base, num_codes=num_codes,
                        image_shape=tuple(int(d) for d in require(config, "model.image_shape")),

@@ -35,7 +35,7 @@ class NoisyClassifier(UNet):
   def __call__(self, x, t, labels=None, train=False):
     hs, emb = self.encode(x, t, None, train)
     h = self.res_block(hs[-1].shape[-1], "mid_block_0")(hs[-1], emb, train)
-    h = self.attention("mid_attn")(h)
+    h = self.attention("mid_attn", h, None)
     h = nn.silu(group_norm(h, name="norm_out")).mean(axis=(1, 2))
     return nn.Dense(self.num_outputs, name="head")(h)
 

@@ -6,7 +6,7 @@ def default_config():
   c = base_config()
   c.family = "diffusion"
   c.model.update(dict(
-      name="ddpm",                # ddpm | classifier (the noisy classifier of guidance)
+      name="ddpm",                # ddpm | classifier (of guidance) | ldm (latent diffusion)
       image_shape=(28, 28, 1),
       # U-Net (Ho et al. 2020, appendix B): base width, multipliers per level,
       # ResBlocks per level, attention at these feature-map sizes.
@@ -23,6 +23,16 @@ def default_config():
       # Blocks recomputed in the backward pass instead of stored (Chen et al.
       # 2016): () or any of ('ResBlock', 'SelfAttention'). Memory, not maths.
       remat=(),
+      # Latent diffusion (name='ldm', latent.py) over config.deps.first_stage.
+      ldm=dict(
+          backbone="unet",        # unet | dit
+          dit="DiT-S/2",          # the DiT size, backbone='dit' (dit.DIT_SIZES)
+          transformer_depth=1,    # U-Net: LDM's SpatialTransformer (0: DDPM attention)
+          latent_scale=0.0,       # s (latents z0 = s z); 0: the first stage's 1/std
+          text_encoder="",        # '' | 'minilm' (text-conditional: batch['tokens'])
+          text_pooled=True,       # the sentence embedding joins the time embedding
+          max_tokens=16,          # L of the tokens (the data's tokenize op's max_tokens)
+      ),
   ))
   c.data.preprocess = ("scale_pm1",)   # 8-bit data -> [-1, 1], 256 bins (bits/dim)
   c.sample.update(dict(
@@ -32,6 +42,7 @@ def default_config():
       guidance_weight=0.0,        # classifier-free guidance w (conditional models)
       classifier_scale=1.0,       # classifier guidance's scale s (model.name='guided')
       inversion_fixed_point_iters=5,
+      prompts=(),                 # text models: the prompts --mode sample draws for
   ))
   c.optim.update(lr=2e-4, grad_clip=1.0, warmup_steps=500, ema_decay=0.9999)
   return c

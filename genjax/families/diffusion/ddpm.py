@@ -38,13 +38,15 @@ class Networks:
   guide: Optional[Guide] = None         # a classifier run's export: classifier guidance
 
 
-def build_networks(settings, guide=None):
-  """The U-Net (twice the channels for a learned variance), both schedules
-  and the optimiser; ``guide``: a classifier run's (guidance.classifier_guide)."""
+def build_networks(settings, guide=None, model=None):
+  """The U-Net (twice the channels for a learned variance; ``model``: another
+  backbone), both schedules and the optimiser; ``guide``: a classifier run's
+  (guidance.classifier_guide)."""
   channels = settings.image_shape[-1]
   learned = settings.variance == "learned"
-  model = UNet(**settings.unet, num_classes=settings.num_classes or None,
-               out_channels=2 * channels if learned else channels, remat=settings.remat)
+  if model is None:
+    model = UNet(**settings.unet, num_classes=settings.num_classes or None,
+                 out_channels=2 * channels if learned else channels, remat=settings.remat)
   optimizer, ema_decay = optimizer_from_config(settings.optim)
   return Networks(
       model=model, schedule=make_schedule(settings.schedule, settings.timesteps),
@@ -64,6 +66,12 @@ def network_output(settings, nets, params, x, t, labels=None, train=False, rng=N
   out = nets.model.apply({"params": params}, x, t,
                          labels if settings.num_classes else None, train=train,
                          rngs={"dropout": rng} if train else None)
+  return split_learned(settings, out)
+
+
+def split_learned(settings, out):
+  """The network's output, or (prediction, v) split on the channel axis for
+  a learned variance."""
   channels = settings.image_shape[-1]
   if settings.variance == "learned":
     return out[..., :channels], out[..., channels:]
@@ -100,15 +108,20 @@ def loss_fn(settings, nets, params, model_state, batch, rng):
   out = network_output(settings, nets, params, xt, t,
                        training_labels(settings, label_rng, batch["label"]), True,
                        dropout_rng)
-  if settings.variance == "learned":
-    pred, v = out
-    per_example = losses.hybrid_loss(nets.schedule, settings.prediction, pred, v, x0,
-                                     t, noise)
-    mse = losses.l_simple(nets.schedule, settings.prediction, pred, x0, t, noise)
-  else:
-    per_example = mse = losses.l_simple(nets.schedule, settings.prediction, out, x0, t,
-                                        noise)
+  per_example, mse = denoising_loss(settings, nets, out, x0, t, noise)
   return jnp.mean(per_example), ({"mse": jnp.mean(mse)}, model_state)
+
+
+def denoising_loss(settings, nets, out, x0, t, noise):
+  """(the training loss, L_simple) per example [B] of the network's output
+  ``out`` at x_t = q_sample(x0, t, noise): L_simple, or L_hybrid for a
+  learned variance (``out`` = (prediction, v))."""
+  if settings.variance != "learned":
+    mse = losses.l_simple(nets.schedule, settings.prediction, out, x0, t, noise)
+    return mse, mse
+  pred, v = out
+  return (losses.hybrid_loss(nets.schedule, settings.prediction, pred, v, x0, t, noise),
+          losses.l_simple(nets.schedule, settings.prediction, pred, x0, t, noise))
 
 
 def eval_loss(settings, nets, state, batch, rng):

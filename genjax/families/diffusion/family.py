@@ -5,7 +5,9 @@ by ``settings.read_settings``), ``config.model`` unless said otherwise:
   name          'ddpm' (the denoiser) | 'classifier' (the time-conditioned noisy
                 classifier of classifier guidance, Dhariwal & Nichol 2021) |
                 'guided' (a denoiser run steered by a classifier run, both
-                named in config.deps.{denoiser,classifier}: guidance.py)
+                named in config.deps.{denoiser,classifier}: guidance.py) |
+                'ldm' (latent diffusion over the frozen first stage
+                config.deps.first_stage, model.ldm: latent.py)
   image_shape, ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
   num_heads     the U-Net (unet.py)
   num_classes   0: unconditional; K > 0: labels embedded, with a learned null
@@ -30,11 +32,12 @@ import functools
 
 import jax.numpy as jnp
 
+from genjax.config import require
 from genjax.core.precision import read_compute_dtype
 from genjax.core.step import make_train_step
 from genjax.families.base import Family, pm1_to_unit
 from genjax.families.diffusion import classifier, ddpm, guidance
-from genjax.families.diffusion import exports
+from genjax.families.diffusion import exports, latent
 from genjax.families.diffusion.settings import (  # noqa: F401
     Settings, guided_settings, read_settings)
 
@@ -42,6 +45,8 @@ from genjax.families.diffusion.settings import (  # noqa: F401
 def make_family(config, deps=None):
   """The family of ``config``; ``deps``: the resolved ``config.deps`` (the
   guided model's denoiser and classifier runs)."""
+  if require(config, "model.name") == "ldm":
+    return latent.make_ldm_family(config, deps)
   settings = read_settings(config)
   dtype = read_compute_dtype(config)
   if settings.name == "classifier":

@@ -162,10 +162,15 @@ def classifier_free_guidance(model_fn, labels, w, null_label):
   one call on the doubled batch [x; x] with labels [c; null]. The combination
   has weights summing to one, so it is the same for x0- and v-predictions
   (both affine in eps at fixed x_t). A learned variance is the conditional one.
+  ``labels`` may be any pytree of [B, ...] arrays (a text prompt's token
+  states and mask) with ``null_label`` the same tree of arrays broadcastable
+  to them (the empty prompt's) or of scalars (the null class K).
   """
+  null = jax.tree.map(lambda c, n: jnp.broadcast_to(jnp.asarray(n, c.dtype), c.shape),
+                      labels, null_label)
   def guided(x, t):
     B = x.shape[0]
-    y = jnp.concatenate([labels, jnp.full_like(labels, null_label)])
+    y = jax.tree.map(lambda c, n: jnp.concatenate([c, n]), labels, null)
     outs = model_fn(jnp.concatenate([x, x]), jnp.concatenate([t, t]), y)
     out, v = split_output(outs)
     combined = (1.0 + w) * out[:B] - w * out[B:]

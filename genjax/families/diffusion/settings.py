@@ -18,7 +18,7 @@ from genjax.families.diffusion import samplers
 from genjax.families.diffusion import schedules
 from genjax.families.diffusion.unet import REMAT_KINDS, check_image_size
 
-NAMES = ("ddpm", "classifier", "guided")
+NAMES = ("ddpm", "classifier", "guided", "ldm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +73,9 @@ def check_loss_and_variance(loss, variance):
         f"{loss!r}, variance={variance!r}.")
 
 
-def check_sampling(steps, timesteps, guidance_weight, num_classes):
+def check_sampling(steps, timesteps, guidance_weight, conditional):
   """Sampling steps within the chain; classifier-free guidance only for a
-  class-conditional model."""
+  conditional model (classes, or a latent diffusion model's text)."""
   if not 1 <= steps <= timesteps:
     raise ConfigError(
         f"config.sample.steps={steps}: sampling takes between 1 and "
@@ -83,7 +83,7 @@ def check_sampling(steps, timesteps, guidance_weight, num_classes):
   if guidance_weight < 0:
     raise ConfigError(
         f"config.sample.guidance_weight must be >= 0, got {guidance_weight}.")
-  if guidance_weight > 0 and num_classes == 0:
+  if guidance_weight > 0 and not conditional:
     raise ConfigError(
         f"config.sample.guidance_weight={guidance_weight}: classifier-free guidance "
         "needs a class-conditional model trained with label dropout (model.num_classes "
@@ -91,8 +91,9 @@ def check_sampling(steps, timesteps, guidance_weight, num_classes):
         "classifier guidance (model.name='guided', experiments/diffusion/guided_mnist.py).")
 
 
-def read_settings(config):
-  """The config's Settings; a ConfigError says what to change."""
+def read_settings(config, conditional=None):
+  """The config's Settings; a ConfigError says what to change. ``conditional``:
+  whether the model takes a condition (default: model.num_classes > 0)."""
   name = check_choice("diffusion model name", require(config, "model.name"), NAMES)
   image_shape = tuple(int(d) for d in require(config, "model.image_shape"))
   unet = read_unet(config)
@@ -107,7 +108,8 @@ def read_settings(config):
   prediction = require(config, "model.prediction")
   schedules.check_prediction(prediction)
   num_classes = int(require(config, "model.num_classes"))
-  sampling = read_sampling(config, timesteps, num_classes)
+  sampling = read_sampling(config, timesteps,
+                           bool(num_classes) if conditional is None else conditional)
   if name == "classifier" and not num_classes:
     raise ConfigError("model.name='classifier' needs model.num_classes > 0 (the "
                       "classes it predicts, e.g. 10 for MNIST).")
@@ -120,14 +122,14 @@ def read_settings(config):
       remat=read_remat(config, REMAT_KINDS, "the diffusion U-Net"), **sampling)
 
 
-def read_sampling(config, timesteps, num_classes):
+def read_sampling(config, timesteps, conditional):
   """The sampler's fields of ``config.sample`` (checked against a chain of
-  ``timesteps`` and a model of ``num_classes``), as Settings keywords."""
+  ``timesteps`` and a model that is ``conditional`` or not), as Settings keywords."""
   sampler, eta = require(config, "sample.sampler"), float(require(config, "sample.eta"))
   samplers.check_sampler(sampler, eta)
   steps = int(require(config, "sample.steps"))
   guidance_weight = float(require(config, "sample.guidance_weight"))
-  check_sampling(steps, timesteps, guidance_weight, num_classes)
+  check_sampling(steps, timesteps, guidance_weight, conditional)
   return dict(
       sampler=sampler, steps=steps, eta=eta, guidance_weight=guidance_weight,
       classifier_scale=float(require(config, "sample.classifier_scale")),
@@ -139,5 +141,5 @@ def guided_settings(config, denoiser_config):
   """A guided sampler's Settings: the denoiser run's model (never restated)
   with this config's sampling fields."""
   denoiser = read_settings(denoiser_config)
-  sampling = read_sampling(config, denoiser.timesteps, denoiser.num_classes)
+  sampling = read_sampling(config, denoiser.timesteps, bool(denoiser.num_classes))
   return dataclasses.replace(denoiser, name="guided", **sampling)

@@ -29,11 +29,12 @@ from genjax.errors import ConfigError
 from genjax.nn.attention import DEFAULT_INIT, SelfAttention
 from genjax.nn.conv import Conv, upsample_nearest
 from genjax.nn.embeddings import sinusoidal_embedding
+from genjax.nn.transformer import SpatialTransformer
 from genjax.nn.norms import group_norm
 
 ZERO_INIT = nn.initializers.zeros
 # Blocks ``UNet.remat`` can rematerialise (Chen et al. 2016; config.model.remat).
-REMAT_KINDS = ("ResBlock", "SelfAttention")
+REMAT_KINDS = ("ResBlock", "SelfAttention", "SpatialTransformer")
 
 
 def check_image_size(image_shape, ch_mult):
@@ -76,7 +77,8 @@ class ResBlock(nn.Module):
 
 
 class UNet(nn.Module):
-  """The DDPM U-Net: ``__call__(x, t, labels=None, train=False)`` -> [B, H, W, out_channels].
+  """The DDPM U-Net: ``__call__(x, t, labels=None, train=False, context=None,
+  context_mask=None, pooled=None)`` -> [B, H, W, out_channels].
 
   x: [B, H, W, C] noisy images; t: [B] (or scalar) timesteps, int or float;
   labels: [B] ints in [0, num_classes] for a class-conditional net, where
@@ -92,6 +94,15 @@ class UNet(nn.Module):
   nearest upsampling instead of (strided) 3x3 convs; ``remat``: the block
   kinds (``REMAT_KINDS``) recomputed in the backward pass instead of stored
   (``genjax.core.precision.rematerialised``: same parameters, same maths).
+
+  Latent diffusion's U-Net (Rombach et al. 2022, sec. 3.3; Stable
+  Diffusion's): ``transformer_depth`` > 0 puts a ``SpatialTransformer`` of
+  that depth (``genjax.nn.transformer``) where DDPM has self-attention, with
+  ``num_heads`` heads; its cross-attention attends to ``context`` [B, M, D]
+  (padded tokens masked by ``context_mask`` [B, M], True = real), to the
+  feature map itself when there is none. ``pooled_dim``: a pooled text
+  embedding ``pooled`` [B, pooled_dim] is projected and added to the time
+  embedding.
   """
   ch: int = 128
   ch_mult: Sequence[int] = (1, 2, 2, 2)
@@ -103,6 +114,8 @@ class UNet(nn.Module):
   out_channels: Optional[int] = None
   resample_with_conv: bool = True
   remat: Sequence[str] = ()
+  transformer_depth: int = 0
+  pooled_dim: Optional[int] = None
 
   def res_block(self, features, name):
     """A ResBlock (its ``nn.remat`` twin when rematerialised; ``train`` is
@@ -110,13 +123,19 @@ class UNet(nn.Module):
     block = rematerialised(ResBlock, tuple(self.remat), static_argnums=(3,))
     return block(features, self.dropout, name=name)
 
-  def embed(self, t, labels, batch):
-    """The time embedding MLP of [B] timesteps, plus the label embedding: [B, 4 ch]."""
+  def embed(self, t, labels, batch, pooled=None):
+    """The time embedding MLP of [B] timesteps, plus the label embedding (and
+    a projection of the ``pooled`` [B, pooled_dim] text embedding): [B, 4 ch]."""
     t = jnp.broadcast_to(jnp.asarray(t), (batch,))
     emb = sinusoidal_embedding(t, self.ch)
     emb = nn.Dense(4 * self.ch, kernel_init=DEFAULT_INIT, name="time_dense_0")(emb)
     emb = nn.Dense(4 * self.ch, kernel_init=DEFAULT_INIT,
                    name="time_dense_1")(nn.silu(emb))
+    if (pooled is None) != (self.pooled_dim is None):
+      raise ValueError(f"UNet: pooled_dim={self.pooled_dim} but pooled "
+                       f"{'missing' if pooled is None else 'given'}.")
+    if pooled is not None:
+      emb = emb + nn.Dense(4 * self.ch, kernel_init=DEFAULT_INIT, name="pooled_proj")(pooled)
     if self.num_classes is None:
       if labels is not None:
         raise ValueError("UNet: labels given to an unconditional net (num_classes=None).")
@@ -137,44 +156,55 @@ class UNet(nn.Module):
       x = Conv(x.shape[-1], (3, 3), kernel_init=DEFAULT_INIT, name=name)(x)
     return x
 
-  def maybe_attend(self, h, name):
+  def maybe_attend(self, h, name, context=None):
     if h.shape[1] in tuple(self.attn_resolutions):
-      h = self.attention(name)(h)
+      h = self.attention(name, h, context)
     return h
 
-  def attention(self, name):
-    """A SelfAttention block (its ``nn.remat`` twin when rematerialised)."""
-    return rematerialised(SelfAttention, tuple(self.remat))(self.num_heads, name=name)
+  def attention(self, name, h, context):
+    """DDPM's SelfAttention, or (``transformer_depth`` > 0) LDM's
+    SpatialTransformer attending to ``context`` = (tokens [B, M, D], mask
+    [B, M]) or to itself; ``nn.remat`` twins when rematerialised."""
+    if not self.transformer_depth:
+      if context is not None:
+        raise ValueError("UNet: a context needs spatial transformers "
+                         "(transformer_depth > 0).")
+      return rematerialised(SelfAttention, tuple(self.remat))(self.num_heads, name=name)(h)
+    block = rematerialised(SpatialTransformer, tuple(self.remat))(
+        self.num_heads, self.transformer_depth, name=name)
+    return block(h, *(context or (None, None)))
 
-  def encode(self, x, t, labels, train):
+  def encode(self, x, t, labels, train, context=None, pooled=None):
     """The embedding and the down path: (activations for the skips, [B, 4ch] embedding)."""
     if x.ndim != 4:
       raise ValueError(f"UNet wants NHWC images, got shape {x.shape}.")
     check_image_size(x.shape[1:], self.ch_mult)
-    emb = self.embed(t, labels, x.shape[0])
+    emb = self.embed(t, labels, x.shape[0], pooled)
     levels = len(self.ch_mult)
     hs = [Conv(self.ch, (3, 3), kernel_init=DEFAULT_INIT, name="conv_in")(x)]
     for i, mult in enumerate(self.ch_mult):
       for j in range(self.num_res_blocks):
         h = self.res_block(self.ch * mult, f"down_{i}_block_{j}")(hs[-1], emb, train)
-        hs.append(self.maybe_attend(h, f"down_{i}_attn_{j}"))
+        hs.append(self.maybe_attend(h, f"down_{i}_attn_{j}", context))
       if i != levels - 1:
         hs.append(self.downsample(hs[-1], f"down_{i}_downsample"))
     return hs, emb
 
   @nn.compact
-  def __call__(self, x, t, labels=None, train=False):
-    hs, emb = self.encode(x, t, labels, train)
+  def __call__(self, x, t, labels=None, train=False, context=None, context_mask=None,
+               pooled=None):
+    context = None if context is None else (context, context_mask)
+    hs, emb = self.encode(x, t, labels, train, context, pooled)
     h = hs[-1]
     h = self.res_block(h.shape[-1], "mid_block_0")(h, emb, train)
-    h = self.attention("mid_attn")(h)
+    h = self.attention("mid_attn", h, context)
     h = self.res_block(h.shape[-1], "mid_block_1")(h, emb, train)
 
     for i, mult in reversed(list(enumerate(self.ch_mult))):
       for j in range(self.num_res_blocks + 1):
         h = self.res_block(self.ch * mult, f"up_{i}_block_{j}")(
             jnp.concatenate([h, hs.pop()], axis=-1), emb, train)
-        h = self.maybe_attend(h, f"up_{i}_attn_{j}")
+        h = self.maybe_attend(h, f"up_{i}_attn_{j}", context)
       if i != 0:
         h = self.upsample(h, f"up_{i}_upsample")
     assert not hs, "every down-path activation is used by one skip"
