@@ -56,10 +56,13 @@ def check_batch_size(global_batch, mesh, what="config.train.batch_size"):
 
 
 def to_global(local_batch, mesh):
-  """Host-local numpy batch (this process's shard) -> global sharded arrays."""
+  """Host-local numpy batch (this process's shard) -> global sharded arrays.
+  Text fields (a ``caption``: bytes or str) stay on the host: a jitted step
+  cannot take them (their ``tokens`` travel instead)."""
   sharding = batch_sharding(mesh)
-  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
-          for k, v in local_batch.items()}
+  arrays = {k: np.asarray(v) for k, v in local_batch.items()}
+  return {k: jax.make_array_from_process_local_data(sharding, v)
+          for k, v in arrays.items() if v.dtype.kind not in "SUO"}
 
 
 def replicate_abstract(tree, mesh):

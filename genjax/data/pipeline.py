@@ -211,8 +211,7 @@ def _fixed(shape, cfg, key):
 def image_shape(data_cfg):
   """The image shape (H, W, C) the model sees, after preprocessing."""
   cfg = from_config(data_cfg)
-  shape = preprocess.output_shape(
-      cfg.preprocess, _raw_image_shape(cfg, _builder(cfg)))
+  shape = _stream_shapes(cfg, _builder(cfg))["image"]
   return _fixed(shape, cfg, "image")
 
 

@@ -28,13 +28,21 @@ at evaluation (``apply_ops(..., train=False)``).
 Derived fields (``genjax.data.transforms``: greyscale, blur, low-resolution
 copies, Canny edges, skeletons, distance transforms; ``genjax.data.masks``:
 inpainting masks) are ops too; docs/data.md lists them all.
+
+Ops that read more than one field (``OpDef.example_keys``; e.g. ``caption``,
+which reads the image and ``label``) get a dict: the inkey's field under
+``'image'`` plus those keys. An op may have its own default keys
+(``OpDef.inkey`` / ``outkey``): ``caption`` writes ``'caption'``,
+``tokenize`` reads it and writes ``'tokens'`` (``genjax.data.captions``).
 """
 import ast
 import dataclasses
 import inspect
 from typing import Any, Callable, Optional, Tuple
 
+from genjax.data import captions
 from genjax.data import masks
+from genjax.data import tokenizer
 from genjax.data import transforms
 from genjax.data._tf import tf
 from genjax.errors import ConfigError, unknown_name
@@ -220,15 +228,53 @@ def _check_side(side="left"):
   return None
 
 
+def _problem_if_not_one_of(name, value, valid):
+  if value not in valid:
+    return f"{name} must be one of {valid} (got {value!r})"
+  return None
+
+
+def _check_caption(dataset="mnist", phrasings="train"):
+  return _first_problem(
+      _problem_if_not_one_of("dataset", dataset, captions.DATASETS),
+      _problem_if_not_one_of("phrasings", phrasings, captions.PHRASINGS))
+
+
+def _check_tokenize(max_tokens=16):
+  high = tokenizer.MAX_TOKENS
+  if (not isinstance(max_tokens, int) or isinstance(max_tokens, bool)
+      or not 2 <= max_tokens <= high):
+    return (f"max_tokens must be an integer in [2,{high}] ([CLS] and [SEP] "
+            f"included; all-MiniLM-L6-v2 takes at most {high}) (got "
+            f"{max_tokens!r})")
+  return None
+
+
+def _scalar_shape(shape, *args):
+  del shape, args
+  return ()
+
+
+def _tokens_shape(shape, max_tokens=16):
+  return tuple(shape) + (max_tokens,)
+
+
 @dataclasses.dataclass(frozen=True)
 class OpDef:
-  """An op's function (``fn(image, seed, *args)``) and its properties."""
+  """An op's function (``fn(image, seed, *args)``; with ``example_keys``,
+  ``fn(example, seed, *args)``) and its properties."""
   fn: Callable[..., Any]
   random: bool = False  # Uses its seed.
   train_only: bool = False  # An augmentation, skipped at evaluation.
   sets_values: bool = False  # Maps [0,255] pixels to the model's range.
   shape: Optional[Callable[..., Tuple]] = None  # Output shape, if it changes.
   check: Optional[Callable[..., Optional[str]]] = None  # Argument problems.
+  # Fields read besides the inkey's: fn then gets the dict {'image': the
+  # inkey's field, key: example[key], ...} instead of one field.
+  example_keys: Tuple[str, ...] = ()
+  inkey: str = DEFAULT_KEY  # The default inkey.
+  outkey: Optional[str] = None  # The default outkey (None: the inkey).
+  reads_pixels: bool = False  # Must run before a value op on its inkey.
 
 
 def _map_op(fn, check, random=False):
@@ -262,6 +308,13 @@ OPS = {
     "random_box_mask": _map_op(masks.random_box_mask, _check_box, random=True),
     "centre_box_mask": _map_op(masks.centre_box_mask, _check_size),
     "half_mask": _map_op(masks.half_mask, _check_side, random=True),
+    # Captions and their tokens (genjax.data.captions).
+    "caption": OpDef(captions.caption, random=True, shape=_scalar_shape,
+                     check=_check_caption, example_keys=("label",),
+                     outkey="caption", reads_pixels=True),
+    "tokenize": OpDef(captions.tokenize_caption, shape=_tokens_shape,
+                      check=_check_tokenize, inkey="caption",
+                      outkey="tokens"),
 }
 
 
@@ -274,10 +327,15 @@ class Op:
   spec: str  # As written in the config.
   inkeys: Tuple[str, ...] = (DEFAULT_KEY,)
   outkeys: Tuple[str, ...] = (DEFAULT_KEY,)
+  when: str = "always"  # always | train | eval: the passes it runs in (when=)
 
   @property
   def train_only(self):
-    return self.definition.train_only
+    return self.definition.train_only or self.when == "train"
+
+  def runs(self, train):
+    """Whether the op runs in a training (``train``) or an evaluation pass."""
+    return not (self.train_only and not train) and not (self.when == "eval" and train)
 
   def output_shape(self, shape):
     if self.definition.shape is None:
@@ -290,22 +348,33 @@ class Op:
         f"example has only {', '.join(sorted(present))}; write {key!r} with "
         "an earlier op's outkey, or fix the inkey.")
 
+  def _check_present(self, inkey, present):
+    for key in (inkey,) + self.definition.example_keys:
+      if key not in present:
+        raise self._missing(key, present)
+
   def output_shapes(self, shapes):
     """The fields' shapes (a dict key -> [H,W,C]) after this op."""
     out = dict(shapes)
     for inkey, outkey in zip(self.inkeys, self.outkeys):
-      if inkey not in shapes:
-        raise self._missing(inkey, shapes)
+      self._check_present(inkey, shapes)
       out[outkey] = self.output_shape(shapes[inkey])
     return out
+
+  def _input(self, example, inkey):
+    """What fn reads: the inkey's field, or a dict with the example_keys."""
+    self._check_present(inkey, example)
+    if not self.definition.example_keys:
+      return example[inkey]
+    return {DEFAULT_KEY: example[inkey],
+            **{k: example[k] for k in self.definition.example_keys}}
 
   def __call__(self, example, seed):
     """The example dict with ``outkeys`` set from ``inkeys`` (same seed)."""
     out = dict(example)
     for inkey, outkey in zip(self.inkeys, self.outkeys):
-      if inkey not in example:
-        raise self._missing(inkey, example)
-      out[outkey] = self.definition.fn(example[inkey], seed, *self.args)
+      out[outkey] = self.definition.fn(self._input(example, inkey), seed,
+                                       *self.args)
     return out
 
 
@@ -348,15 +417,30 @@ def _as_keys(value, spec, which):
   return tuple(keys)
 
 
-def _op_keys(kwargs, spec):
-  """Pops ``inkey`` / ``outkey`` (default 'image'; outkey defaults to inkey)."""
-  inkeys = _as_keys(kwargs.pop("inkey", DEFAULT_KEY), spec, "inkey")
-  outkeys = _as_keys(kwargs.pop("outkey", inkeys), spec, "outkey")
+def _op_keys(kwargs, spec, definition):
+  """Pops ``inkey`` / ``outkey`` (defaults: the op's, 'image' for most; an
+  outkey defaults to the inkey unless the op names its own)."""
+  inkeys = _as_keys(kwargs.pop("inkey", definition.inkey), spec, "inkey")
+  outkeys = _as_keys(kwargs.pop("outkey", definition.outkey or inkeys), spec,
+                     "outkey")
   if len(outkeys) != len(inkeys) or len(set(outkeys)) != len(outkeys):
     raise ConfigError(
         f"Preprocessing op {spec!r}: outkey must name one distinct key per "
         f"inkey (got inkey={inkeys}, outkey={outkeys}).")
   return inkeys, outkeys
+
+
+WHEN = ("always", "train", "eval")
+
+
+def _op_when(kwargs, spec):
+  """Pops ``when``: 'always' (default), 'train' (training passes only) or
+  'eval' (evaluation passes only; e.g. held-out caption phrasings)."""
+  when = kwargs.pop("when", "always")
+  if when not in WHEN:
+    raise ConfigError(f"Preprocessing op {spec!r}: when must be one of {WHEN}, "
+                      f"got {when!r}.")
+  return when
 
 
 def _bind(name, definition, args, kwargs, spec):
@@ -367,7 +451,7 @@ def _bind(name, definition, args, kwargs, spec):
     raise ConfigError(
         f"Bad arguments for the preprocessing op {spec!r}: {e}. Its signature "
         f"is {name}{_public_signature(definition.fn)} (plus inkey=, "
-        "outkey=).") from None
+        "outkey=, when=).") from None
   bound.apply_defaults()
   args = tuple(bound.args[2:])
   problem = definition.check and definition.check(*args)
@@ -385,9 +469,10 @@ def parse_op(spec):
   name, args, kwargs = _parse_call(spec)
   if name not in OPS:
     raise unknown_name("preprocessing op", name, OPS)
-  inkeys, outkeys = _op_keys(kwargs, spec)
+  inkeys, outkeys = _op_keys(kwargs, spec, OPS[name])
+  when = _op_when(kwargs, spec)
   args = _bind(name, OPS[name], args, kwargs, spec)
-  return Op(name, args, OPS[name], str(spec).strip(), inkeys, outkeys)
+  return Op(name, args, OPS[name], str(spec).strip(), inkeys, outkeys, when)
 
 
 def _public_signature(fn):
@@ -410,16 +495,33 @@ def _check_value_ops(ops):
           "in data.preprocess.")
 
 
+def _check_pixel_readers(ops):
+  """Ops that measure [0,255] pixels come before the value op of their key."""
+  valued = {}
+  for op in ops:
+    late = [k for k in op.inkeys if k in valued]
+    if op.definition.reads_pixels and late:
+      raise ConfigError(
+          f"The preprocessing op {op.spec!r} measures the [0,255] pixels of "
+          f"{late[0]!r}, but {valued[late[0]]!r} maps them to the model's "
+          f"range before it; put {op.name!r} before {valued[late[0]]!r} in "
+          "data.preprocess.")
+    if op.definition.sets_values:
+      valued.update(dict.fromkeys(op.outkeys, op.spec))
+
+
 def parse_ops(specs):
   """A list of spec strings (or one string joined with '|') -> list of ``Op``.
 
-  Raises ConfigError for an unknown op, bad arguments or keys, or more than
-  one value op writing a key.
+  Raises ConfigError for an unknown op, bad arguments or keys, more than
+  one value op writing a key, or an op measuring pixels after that key's
+  value op.
   """
   if isinstance(specs, str):
     specs = [s for s in specs.split("|") if s.strip()]
   ops = [parse_op(s) for s in specs or ()]
   _check_value_ops(ops)
+  _check_pixel_readers(ops)
   return ops
 
 
@@ -444,10 +546,11 @@ def output_shape(ops, input_shape, key=DEFAULT_KEY):
 def apply_ops(ops, example, seed, *, train=True):
   """Applies ``ops`` in order; op i gets the seed ``fold_in(seed, i)``.
 
-  ``train=False`` skips the training-only ops (augmentations).
+  ``train=False`` skips the training-only ops (augmentations, ``when='train'``);
+  ``train=True`` skips the ``when='eval'`` ones.
   """
   for i, op in enumerate(parse_ops(ops)):
-    if op.train_only and not train:
+    if not op.runs(train):
       continue
     op_seed = seed
     if op.definition.random:

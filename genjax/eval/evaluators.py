@@ -100,7 +100,7 @@ def check_specs(specs, family, image_shape):
       raise ConfigError(
           f"Metric {s.name!r} scores samples, but the {family.family}/{family.model} model "
           "of this experiment does not generate images.")
-    if s.kind == "cond_acc" and family.num_classes is None:
+    if s.kind == "cond_acc" and family.num_classes is None and not family.cond_keys:
       raise ConfigError(
           f"Metric {s.name!r} measures class-conditional samples, but the "
           f"{family.family}/{family.model} model of this experiment is unconditional. Use "
@@ -182,7 +182,7 @@ class SampleEvaluator:
     cfg = self.config.eval
     bs = cfg.sample_batch_size
     k = self.family.num_classes
-    labels = None if k is None else np.arange(num_samples) % k
+    labels = [] if k is None else np.arange(num_samples) % k
     accs = {n: Accumulator() for n in self.nets}
     key = jax.random.PRNGKey(cfg.seed)
     from tqdm import tqdm
@@ -191,7 +191,9 @@ class SampleEvaluator:
     fields = self.eval_fields(num_samples)
     for i, start in enumerate(range(0, num_samples, bs)):
       take = min(bs, num_samples - start)
-      cond = next(fields)
+      cond, field_labels = next(fields)
+      if k is None and field_labels is not None:
+        labels.append(np.asarray(field_labels)[:take])
       if k is not None:
         cond["label"] = jnp.asarray(np.arange(start, start + bs) % k, jnp.int32)
       cond = cond or None
@@ -202,23 +204,27 @@ class SampleEvaluator:
         accs[n].add({a: v[:take] for a, v in out.items()})
       bar.update(take)
     bar.close()
+    if k is None:   # conditioned on eval fields: the classes those examples hold
+      labels = np.concatenate(labels) if labels else None
     return {n: a.result() for n, a in accs.items()}, labels
 
   def eval_fields(self, num_samples):
-    """Batches of the family's ``cond_keys`` fields from the eval split (in
-    order, cycled past its end): what conditional samples are drawn for."""
+    """(batches of the family's ``cond_keys`` fields, their examples' labels
+    or None) from the eval split (in order, cycled past its end): what
+    conditional samples are drawn for (a caption's tokens name its example's
+    class, which ``cond_acc`` then checks)."""
     keys = tuple(getattr(self.family, "cond_keys", ()))
     bs = self.config.eval.sample_batch_size
     if not keys:
       while True:
-        yield {}
+        yield {}, None
     while True:
       for local in data_lib.eval_iterator(
           self.config.data, self.config.data.eval_split, bs,
           num_examples=num_samples, process_index=jax.process_index(),
           process_count=jax.process_count()):
         batch = shard_lib.to_global(local, self.mesh)
-        yield {key: batch[key] for key in keys}
+        yield {key: batch[key] for key in keys}, local.get("label")
 
   def __call__(self, state, num_samples, step=None):
     if not self.specs:

@@ -34,6 +34,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple
 
 import jax.numpy as jnp
 
+from genjax.data import preprocess
 from genjax.errors import ConfigError
 
 
@@ -132,18 +133,26 @@ def require_dependency(deps, name, family, model, user):
   return dep
 
 
+def image_ops(specs):
+  """The preprocessing op specs that write the ``image`` field (what a first
+  stage's encoder sees); ops writing other fields (captions, tokens, control
+  maps) are the consumer's own."""
+  return [spec for spec in specs if "image" in preprocess.parse_op(spec).outkeys]
+
+
 def check_same_data(config, dep, name, user):
   """A model that encodes its images with a first stage (``config.deps.<name>``:
   a VQ-VAE, a KL autoencoder) must read and preprocess them as it was
   trained; ``user`` names the model in the error."""
-  mine = (config.data.name, list(config.data.preprocess))
-  theirs = (dep.config.data.name, list(dep.config.data.preprocess))
+  mine = (config.data.name, image_ops(config.data.preprocess))
+  theirs = (dep.config.data.name, image_ops(dep.config.data.preprocess))
   if mine != theirs:
     raise ConfigError(
         f"{user} encodes its images with the first stage at config.deps.{name}."
         f"workdir={dep.workdir}, trained on {theirs[0]!r} with preprocess "
-        f"{theirs[1]}; this config has {mine[0]!r} with {mine[1]}. Set "
-        f"config.data.name={theirs[0]!r} and config.data.preprocess={theirs[1]}.")
+        f"{theirs[1]} on its images; this config has {mine[0]!r} with {mine[1]}. "
+        f"Set config.data.name={theirs[0]!r} and the ops that write 'image' in "
+        f"config.data.preprocess to {theirs[1]}.")
 
 
 def sample_labels(num, num_classes, cond=None):

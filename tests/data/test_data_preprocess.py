@@ -228,3 +228,60 @@ def test_reading_a_missing_key_names_the_keys():
     op({"image": tf.zeros([8, 8, 1]), "label": tf.constant(0)}, None)
   with pytest.raises(ConfigError, match="reads the key 'target'"):
     pp.output_shapes([op], {"image": (8, 8, 1)})
+
+
+# --------------------------------------------------------------------------
+# Ops that read several fields, and ops with their own default keys.
+
+
+def test_ops_with_their_own_default_keys():
+  caption, tokens = pp.parse_op("caption"), pp.parse_op("tokenize")
+  assert (caption.inkeys, caption.outkeys) == (("image",), ("caption",))
+  assert (tokens.inkeys, tokens.outkeys) == (("caption",), ("tokens",))
+  moved = pp.parse_op("caption(inkey='target', outkey='text')")
+  assert (moved.inkeys, moved.outkeys) == (("target",), ("text",))
+  shapes = pp.output_shapes(["caption", "tokenize(max_tokens=12)", "scale_01"],
+                            {"image": (28, 28, 1), "label": ()})
+  assert shapes == {"image": (28, 28, 1), "label": (), "caption": (),
+                    "tokens": (12,)}
+  assert pp.written_keys(["caption", "tokenize"]) == ("caption", "tokens")
+
+
+def test_an_example_op_reads_its_inkey_as_the_image_and_the_label():
+  x = images(batch=4, h=28, w=28, c=1, extremes=False)
+  labels = np.arange(4)
+  example = {"image": tf.zeros_like(x), "target": tf.constant(x),
+             "label": tf.constant(labels)}
+  seed = tf.constant(SEED, tf.int64)
+  got = pp.parse_op("caption(inkey='target')")(example, seed)
+  same = pp.parse_op("caption")({"image": tf.constant(x),
+                                 "label": tf.constant(labels)}, seed)
+  np.testing.assert_array_equal(got["caption"], same["caption"])
+  np.testing.assert_array_equal(got["target"], x)  # inputs kept
+  with pytest.raises(ConfigError, match="reads the key 'label'"):
+    pp.parse_op("caption")({"image": tf.constant(x)}, seed)
+
+
+def test_pixel_measuring_ops_come_before_their_keys_value_op():
+  pp.parse_ops(["caption", "scale_01"])
+  pp.parse_ops(["scale_01(inkey='target')", "caption"])  # another key: fine
+  with pytest.raises(ConfigError, match="put 'caption' before 'scale_pm1'"):
+    pp.parse_ops(["scale_pm1", "caption"])
+  with pytest.raises(ConfigError, match="measures the \\[0,255\\] pixels of "
+                     "'target'"):
+    pp.parse_ops(["dequantize(outkey='target')", "caption(inkey='target')"])
+
+
+def test_when_runs_an_op_in_training_or_evaluation_passes_only():
+  ops = pp.parse_ops(["binarize_static(0.5, when='train', outkey='t')",
+                              "scale_01(when='eval', inkey='image', outkey='e')"])
+  example = {"image": tf.constant([[[200], [10]]], tf.uint8)}
+  seed = tf.constant([0, 0], tf.int64)
+  train = pp.apply_ops(ops, example, seed, train=True)
+  evaluation = pp.apply_ops(ops, example, seed, train=False)
+  assert "t" in train and "e" not in train
+  assert "e" in evaluation and "t" not in evaluation
+  np.testing.assert_allclose(evaluation["e"].numpy().ravel(), [200 / 255, 10 / 255],
+                             atol=1e-6)
+  with pytest.raises(ConfigError, match="when must be one of"):
+    pp.parse_op("scale_01(when='test')")

@@ -61,6 +61,19 @@ TRAINED = [p for p in SMOKE_PARAMS if RECORDED.get(p.values[0]) is not None]
 UNTRAINED = [p for p in SMOKE_PARAMS if RECORDED.get(p.values[0], 0) is None]
 
 
+def picture_cond(family, config, num):
+  """The ``cond`` --mode sample draws for a family with ``cond_keys``: those
+  fields of the first eval batch of the loop's grid size, cycled to ``num``."""
+  if not family.cond_keys:
+    return None
+  from genjax import data as data_lib
+  from genjax.families.base import cycle_to
+  from genjax.train.loop import GRID_BATCH
+  batch = next(iter(data_lib.eval_iterator(config.data, config.data.eval_split,
+                                           GRID_BATCH, num_examples=GRID_BATCH)))
+  return {k: np.asarray(cycle_to(np.asarray(batch[k]), num)) for k in family.cond_keys}
+
+
 def assert_load_samples_like_sample_mode(workdir, config, step):
   """``genjax.load(workdir).sample`` draws the images ``--mode sample`` wrote."""
   import genjax
@@ -68,7 +81,9 @@ def assert_load_samples_like_sample_mode(workdir, config, step):
   from genjax.train import images
   run = genjax.load(workdir)
   assert run.step == step
-  got = images.to_uint8(images.tile(images.as_grid(run.sample(config.sample.num))))
+  num = config.sample.num
+  got = images.to_uint8(images.tile(images.as_grid(run.sample(
+      num, cond=picture_cond(run.family, config, num)))))
   png = np.asarray(Image.open(os.path.join(workdir, "samples", f"sample_{step}.png")))
   got = got[..., 0] if png.ndim == 2 else got
   assert got.shape == png.shape

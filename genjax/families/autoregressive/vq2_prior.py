@@ -36,7 +36,7 @@ from genjax.errors import ConfigError
 from genjax.families.autoregressive import family as ar
 from genjax.families.autoregressive import likelihoods
 from genjax.families.autoregressive.vq_prior import prior_family
-from genjax.families.base import cycle_to, require_dependency, sample_labels
+from genjax.families.base import check_same_data, cycle_to, require_dependency, sample_labels
 
 DEP = "vqvae2"
 USER = "a two-level prior over VQ-VAE-2's codes (model.likelihood='codes')"

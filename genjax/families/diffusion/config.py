@@ -27,6 +27,9 @@ def default_config():
       ldm=dict(
           backbone="unet",        # unet | dit
           dit="DiT-S/2",          # the DiT size, backbone='dit' (dit.DIT_SIZES)
+          # A DiT narrower / shallower than its named size (0: the size's own),
+          # for CPU-sized runs: hidden width, depth and heads.
+          dit_hidden=0, dit_depth=0, dit_heads=0,
           transformer_depth=1,    # U-Net: LDM's SpatialTransformer (0: DDPM attention)
           latent_scale=0.0,       # s (latents z0 = s z); 0: the first stage's 1/std
           text_encoder="",        # '' | 'minilm' (text-conditional: batch['tokens'])

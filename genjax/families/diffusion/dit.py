@@ -90,7 +90,8 @@ DIT_SIZES = {
     "L": dict(depth=24, hidden_size=1024, num_heads=16),
     "XL": dict(depth=28, hidden_size=1152, num_heads=16),
 }
-PATCH_SIZES = (2, 4, 8)
+# The paper's 2, 4, 8, and 1 for latents of odd side (7x7 KL-f4 MNIST latents).
+PATCH_SIZES = (1, 2, 4, 8)
 DIT_NAMES = tuple(f"DiT-{size}/{p}" for size in DIT_SIZES for p in PATCH_SIZES)
 # Blocks ``DiT.remat`` can rematerialise (config.model.remat).
 REMAT_KINDS = ("DiTBlock",)

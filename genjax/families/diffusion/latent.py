@@ -68,7 +68,8 @@ class LatentSettings:
   base: Any                      # settings.Settings with image_shape = the latent shape
   image_shape: Tuple[int, int, int]   # the images' (H, W, C)
   backbone: str                  # unet | dit
-  dit: str                       # the DiT size ('DiT-S/2'), backbone='dit'
+  dit: Any                       # the DiT's fields (dit.dit_kwargs of model.ldm.dit,
+                                 # with the dit_hidden/depth/heads overrides)
   scale: float                   # s; 0: the first stage's measured 1/std
   text: str                      # '' | 'minilm'
   pooled: bool                   # the sentence embedding joins the time embedding
@@ -91,9 +92,22 @@ def read_ldm_group(config):
   if scale < 0:
     raise ConfigError(f"model.ldm.latent_scale must be >= 0 (0: the first stage's "
                       f"measured 1/std), got {scale}.")
-  return dict(backbone=backbone, dit=str(require(config, group + "dit")), scale=scale,
+  return dict(backbone=backbone, dit=read_dit(config), scale=scale,
               text=text, pooled=bool(require(config, group + "text_pooled")),
               transformer_depth=int(require(config, group + "transformer_depth")))
+
+
+def read_dit(config):
+  """The DiT's fields: the named size's (``model.ldm.dit``), with the
+  non-zero ``dit_hidden`` / ``dit_depth`` / ``dit_heads`` overrides."""
+  kwargs = dit.dit_kwargs(require(config, "model.ldm.dit"))
+  for field, key in (("hidden_size", "dit_hidden"), ("depth", "dit_depth"),
+                     ("num_heads", "dit_heads")):
+    value = int(require(config, "model.ldm." + key))
+    if value < 0:
+      raise ConfigError(f"model.ldm.{key} must be >= 0 (0: the named size's), got {value}.")
+    kwargs[field] = value or kwargs[field]
+  return kwargs
 
 
 def check_latent_fit(latent, base, group, dep):
@@ -101,7 +115,7 @@ def check_latent_fit(latent, base, group, dep):
   the backbone."""
   try:
     if group["backbone"] == "dit":
-      dit.check_latent_size(latent, dit.dit_kwargs(group["dit"])["patch_size"])
+      dit.check_latent_size(latent, group["dit"]["patch_size"])
     else:
       check_image_size(latent, base.unet["ch_mult"])
   except ConfigError as e:
@@ -160,7 +174,7 @@ def build_backbone(settings):
   channels = base.image_shape[-1]
   out = 2 * channels if base.variance == "learned" else channels
   if settings.backbone == "dit":
-    return dit.DiT(**dit.dit_kwargs(settings.dit), num_classes=base.num_classes or None,
+    return dit.DiT(**settings.dit, num_classes=base.num_classes or None,
                    out_channels=out, pooled_dim=base.unet["pooled_dim"], remat=base.remat)
   return UNet(**base.unet, num_classes=base.num_classes or None, out_channels=out,
               remat=base.remat)
