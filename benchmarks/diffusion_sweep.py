@@ -31,6 +31,7 @@ from genjax import registry  # noqa: E402
 from genjax.config import split_names  # noqa: E402
 from genjax.eval import evaluators  # noqa: E402
 from genjax.core import sharding  # noqa: E402
+from genjax.train import deps as deps_lib  # noqa: E402
 from genjax.train.restore import load_run  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Diffusion experiment file.",
@@ -67,9 +68,12 @@ def main(_):
       c = config.copy_and_resolve_references()
       c.unlock()
       c.sample.update(dict(parse_variant(variant), steps=steps))
-      family = registry.make_family(c)
+      # A run over frozen dependencies (latent diffusion) samples with their
+      # bundles, restored at the steps its config.json pins.
+      family = deps_lib.frozen_last(registry.make_family(c, deps=loaded.deps))
       _, specs = evaluators.split_names(names, family, c.data.name)
-      ev = evaluators.SampleEvaluator(family, c, mesh, tuple(c.model.image_shape), specs)
+      ev = evaluators.SampleEvaluator(family, c, mesh, tuple(c.model.image_shape), specs,
+                                      frozen=loaded.frozen)
       t0 = time.perf_counter()
       res = ev(state, FLAGS.num_samples)
       res.update(variant=variant, steps=steps, seconds=time.perf_counter() - t0)

@@ -20,14 +20,13 @@ guidance, days of A100 training; not comparable here.
 from genjax.config import dependency, parse_arg, shrink_for_smoke
 from genjax.families.diffusion.config import default_config
 
-FIRST_STAGE = "experiments/autoencoder/klae_mnist.py"
-
-
 def ldm_config(arg, first_stage_dir="runs/klae_mnist", dataset="mnist"):
-  """Latent diffusion over the KL autoencoder run ``first_stage_dir`` (its
-  data: 28x28 grey ``dataset`` in [0, 1])."""
+  """Latent diffusion over the KL autoencoder run ``first_stage_dir``, trained
+  by ``experiments/autoencoder/klae_<dataset>.py`` (28x28 grey ``dataset`` in
+  [0, 1]); sample metrics on ``dataset``'s own classifier."""
   c = default_config()
-  c.deps.first_stage = dependency(workdir=first_stage_dir, experiment=FIRST_STAGE)
+  c.deps.first_stage = dependency(
+      workdir=first_stage_dir, experiment=f"experiments/autoencoder/klae_{dataset}.py")
   # One level at 7x7 (7 is odd: no downsampling), 64 channels, a spatial
   # transformer after each block: ~1.0M parameters like cfg_mnist's U-Net,
   # 200 train images/s against its 79 (benchmarks/results/ldm_speed.json).
@@ -41,7 +40,7 @@ def ldm_config(arg, first_stage_dir="runs/klae_mnist", dataset="mnist"):
   c.optim.update(lr=1e-3, schedule="cosine", warmup_steps=200, decay_steps=3_000,
                  end_lr_fraction=0.05, ema_decay=0.995, grad_clip=1.0)
   c.sample.update(sampler="ddim", steps=20, eta=0.0)
-  c.eval.update(metrics=("loss", "latent_rms", "fid_mnist", "kid_mnist"),
+  c.eval.update(metrics=("loss", "latent_rms", f"fid_{dataset}", f"kid_{dataset}"),
                 batch_size=250, sample_batch_size=250)
   if arg == "smoke":
     shrink_for_smoke(c)
@@ -49,7 +48,7 @@ def ldm_config(arg, first_stage_dir="runs/klae_mnist", dataset="mnist"):
     c.model.update(ch=16, attn_resolutions=(), num_heads=2, timesteps=20)
     c.sample.update(steps=5, inversion_fixed_point_iters=1)
     c.optim.update(warmup_steps=1, decay_steps=6)
-    c.eval.metrics = ("loss", "latent_rms", "fid_mnist")
+    c.eval.metrics = ("loss", "latent_rms", f"fid_{dataset}")
   return c
 
 

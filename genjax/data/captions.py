@@ -40,6 +40,7 @@ levels into a caption through templates and synonyms chosen with a
 stateless seed; ``caption`` is the preprocessing op ``"caption(...)"`` and
 ``tokenize_caption`` the op ``"tokenize(max_tokens=16)"``.
 """
+import functools
 import string
 
 import numpy as np
@@ -614,9 +615,20 @@ def caption(example, seed, dataset="mnist", phrasings="train"):
   label = example["label"]
   single = image.shape.rank == 3
   label = tf.reshape(tf.cast(label, tf.int32), [-1])
-  levels = levels_of(_measure_ink(_ink(image), dataset), label, dataset)
-  text = write_captions(label, levels, seed, dataset, phrasings)
+  text = _caption_graph(dataset, phrasings)(image, label, seed)
   return text[0] if single else text
+
+
+@functools.lru_cache(maxsize=None)
+def _caption_graph(dataset, phrasings):
+  """captions(image, label [B], seed) as one tf.function per (dataset,
+  phrasings): traced once per input signature in this process and called
+  from every pipeline that maps the op (each tf.data ``map`` would otherwise
+  trace the thinning loop, thresholds and templates anew)."""
+  def captions_of(image, label, seed):
+    levels = levels_of(_measure_ink(_ink(image), dataset), label, dataset)
+    return write_captions(label, levels, seed, dataset, phrasings)
+  return tf.function(captions_of, autograph=False)
 
 
 def tokenize_caption(text, seed, max_tokens=16):

@@ -50,7 +50,7 @@ label table N(0, 0.02^2), and ZERO for every adaLN modulation Dense and for
 the final Dense. So at init every block is exactly the identity and the
 output is exactly zero.
 
-Sizes (Table 1; ``DIT_SIZES``; a model is named "DiT-<size>/<p>", p in 2, 4, 8):
+Sizes (Table 1; ``DIT_SIZES``; a model is named "DiT-<size>/<p>", p in 1, 2, 4, 8; the paper has 2, 4, 8):
 
     size  depth  hidden  heads   params (Table 4, DiT-<size>/2)
     S     12      384     6      33M

@@ -156,7 +156,14 @@ def read_latent_settings(config, deps):
   group = read_ldm_group(config)
   num_classes = int(require(config, "model.num_classes"))
   prompt_tokens, max_tokens = read_text_fields(config, group["text"], num_classes)
-  base = read_settings(config, conditional=bool(num_classes or group["text"]))
+  if group["text"] and group["backbone"] == "dit":
+    raise ConfigError(
+        "model.ldm.text_encoder='minilm' conditions through the U-Net's cross-attention; "
+        "the DiT backbone takes class labels only (adaLN-Zero, Peebles & Xie 2023). Set "
+        "model.ldm.backbone='unet' for a text model, or text_encoder='' with "
+        "model.num_classes for a class-conditional DiT.")
+  base = read_settings(config, conditional=bool(num_classes or group["text"]),
+                       backbone=group["backbone"])
   latent = tuple(int(d) for d in dep.family.exports["latent_shape"]())
   check_latent_fit(latent, base, group, dep)
   pooled_dim = minilm.HIDDEN if group["text"] and group["pooled"] else None
@@ -332,18 +339,20 @@ def guided_model_fn(settings, nets, params, cond, null):
 
 
 def sampling_batch(settings, num, cond):
-  """The labels or tokens ``sample`` conditions on: ``cond``'s, else the
-  class-balanced labels / the configured prompts (cycled)."""
+  """The labels or tokens ``sample`` conditions on: labels from ``cond``, else
+  class-balanced; for text, the configured ``sample.prompts`` (cycled) when
+  there are any -- they win over ``cond`` so that ``--mode sample`` draws the
+  prompts asked for rather than the eval captions -- else ``cond``'s tokens."""
   if not settings.text:
     return {"label": sample_labels(num, settings.base.num_classes, cond)}
   if settings.prompt_tokens:
     return {"tokens": cycle_to(jnp.asarray(settings.prompt_tokens, jnp.int32), num)}
-  if not cond or "tokens" not in cond:
-    raise ConfigError(
-        "A text-conditional latent diffusion model samples for prompts: set "
-        "config.sample.prompts=('a thick seven', ...) or pass cond={'tokens': "
-        "int32 [num, L]} (genjax.data.tokenizer.tokenize).")
-  return {"tokens": jnp.asarray(cond["tokens"], jnp.int32)}
+  if cond and "tokens" in cond:
+    return {"tokens": jnp.asarray(cond["tokens"], jnp.int32)}
+  raise ConfigError(
+      "A text-conditional latent diffusion model samples for prompts: set "
+      "config.sample.prompts=('a thick seven', ...) or pass cond={'tokens': "
+      "int32 [num, L]} (genjax.data.tokenizer.tokenize).")
 
 
 def generate_latents(settings, nets, dep, state, rng, num, cond, frozen, x_T=None):

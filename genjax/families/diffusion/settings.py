@@ -14,7 +14,7 @@ from typing import Any, Dict, Tuple
 from genjax.config import require
 from genjax.core.precision import read_remat
 from genjax.errors import ConfigError, check_choice
-from genjax.families.diffusion import samplers
+from genjax.families.diffusion import dit, samplers
 from genjax.families.diffusion import schedules
 from genjax.families.diffusion.unet import REMAT_KINDS, check_image_size
 
@@ -91,13 +91,16 @@ def check_sampling(steps, timesteps, guidance_weight, conditional):
         "classifier guidance (model.name='guided', experiments/diffusion/guided_mnist.py).")
 
 
-def read_settings(config, conditional=None):
+def read_settings(config, conditional=None, backbone="unet"):
   """The config's Settings; a ConfigError says what to change. ``conditional``:
-  whether the model takes a condition (default: model.num_classes > 0)."""
+  whether the model takes a condition (default: model.num_classes > 0);
+  ``backbone``: 'dit' for latent diffusion's DiT (no U-Net size check, the
+  DiT's remat kinds; latent.py checks the latents against either backbone)."""
   name = check_choice("diffusion model name", require(config, "model.name"), NAMES)
   image_shape = tuple(int(d) for d in require(config, "model.image_shape"))
   unet = read_unet(config)
-  check_image_size(image_shape, unet["ch_mult"])
+  if backbone == "unet":
+    check_image_size(image_shape, unet["ch_mult"])
   timesteps = int(require(config, "model.timesteps"))
   if timesteps < 1:
     raise ConfigError(f"model.timesteps must be >= 1, got {timesteps}.")
@@ -119,7 +122,8 @@ def read_settings(config, conditional=None):
       timesteps=timesteps, prediction=prediction, loss=loss, variance=variance,
       clip_x0=bool(require(config, "model.clip_x0")),
       optim=dict(require(config, "optim")),
-      remat=read_remat(config, REMAT_KINDS, "the diffusion U-Net"), **sampling)
+      remat=(read_remat(config, REMAT_KINDS, "the diffusion U-Net") if backbone == "unet"
+             else read_remat(config, dit.REMAT_KINDS, "DiT")), **sampling)
 
 
 def read_sampling(config, timesteps, conditional):

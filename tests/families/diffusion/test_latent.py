@@ -179,3 +179,25 @@ def test_mismatched_data_image_shape_and_mixed_conditioning_are_config_errors():
     latent.read_latent_settings(c, {"first_stage": dep})
   with pytest.raises(ConfigError, match="first_stage"):
     latent.read_latent_settings(ldm_config(), {})
+
+
+def test_text_conditioning_with_the_dit_backbone_is_refused_at_start_up():
+  c = ldm_config()
+  c.model.ldm.update(backbone="dit", dit="DiT-S/2", text_encoder="minilm", max_tokens=8)
+  with pytest.raises(ConfigError, match="backbone='unet' for a text model"):
+    latent.read_latent_settings(c, {"first_stage": toy_first_stage()})
+
+
+def test_the_dit_backbone_ignores_the_unet_layout_and_takes_its_own_remat_kinds():
+  # A U-Net layout that could not take 8x8 images (four halvings) and DiT's
+  # block kind: both belong to the U-Net's checks, not the DiT's.
+  c = ldm_config(ch_mult=(1, 2, 2, 2, 2), remat=("DiTBlock",))
+  c.model.ldm.update(backbone="dit", dit="DiT-S/2")
+  settings, _ = latent.read_latent_settings(c, {"first_stage": toy_first_stage()})
+  assert settings.base.remat == ("DiTBlock",)
+  c.model.ldm.backbone = "unet"
+  with pytest.raises(ConfigError, match="divisible by 16"):
+    latent.read_latent_settings(c, {"first_stage": toy_first_stage()})
+  c.model.ch_mult = (1,)
+  with pytest.raises(ConfigError, match="ResBlock"):   # lists the U-Net's kinds
+    latent.read_latent_settings(c, {"first_stage": toy_first_stage()})
