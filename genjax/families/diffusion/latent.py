@@ -45,6 +45,7 @@ from genjax.config import require
 from genjax.core.precision import read_compute_dtype
 from genjax.core.state import create_train_state, eval_params
 from genjax.core.step import make_train_step
+from genjax.data import preprocess
 from genjax.data import tokenizer as tokenizer_lib
 from genjax.errors import ConfigError, check_choice
 from genjax.families.base import (Family, check_same_data, cycle_to, require_dependency,
@@ -139,8 +140,26 @@ def read_text_fields(config, text, num_classes):
                       "(model.num_classes) or on text (model.ldm.text_encoder), not "
                       "both: set model.num_classes=0 for a text model.")
   max_tokens = int(require(config, "model.ldm.max_tokens"))
+  check_data_tokens(config, max_tokens)
   tokens = tokenizer_lib.tokenize(list(prompts), max_tokens) if prompts else ()
   return tuple(tuple(int(i) for i in row) for row in tokens), max_tokens
+
+
+def check_data_tokens(config, max_tokens):
+  """A text model's data must write ``tokens`` with a ``tokenize`` op of the
+  model's ``max_tokens`` (prompts are tokenised to that length)."""
+  ops = [op for op in preprocess.parse_ops(config.data.preprocess)
+         if op.name == "tokenize" and "tokens" in op.outkeys]
+  if not ops:
+    raise ConfigError(
+        "A text-conditional latent diffusion model trains on batch['tokens']: add "
+        f"\"caption(...)\" and \"tokenize(max_tokens={max_tokens})\" to "
+        "config.data.preprocess (docs/data.md, 'Captions and tokens').")
+  theirs = ops[-1].args[0]
+  if theirs != max_tokens:
+    raise ConfigError(
+        f"model.ldm.max_tokens={max_tokens}, but config.data.preprocess tokenises "
+        f"captions to {theirs} tokens ({ops[-1].spec!r}): set both to one length.")
 
 
 def read_latent_settings(config, deps):

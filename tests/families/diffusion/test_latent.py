@@ -57,6 +57,14 @@ def ldm_config(**model):
   return c
 
 
+def make_text(c, max_tokens=8):
+  """``c`` conditioned on captions' tokens through MiniLM."""
+  c.model.ldm.update(text_encoder="minilm", max_tokens=max_tokens)
+  c.data.preprocess = ("caption(dataset='mnist')", f"tokenize(max_tokens={max_tokens})",
+                       "scale_01")
+  return c
+
+
 def bundle_with_moments(dep, images, decay=0.99):
   moments = klae_losses.initial_latent_moments(F * F)
   for batch in np.split(images, 4):
@@ -113,7 +121,7 @@ def test_cfg_with_the_empty_prompt_equals_the_unconditional_branch():
   from genjax.nn import minilm
   dep = toy_first_stage()
   c = ldm_config(label_dropout=0.1)
-  c.model.ldm.update(text_encoder="minilm", max_tokens=8)
+  make_text(c)
   c.sample.guidance_weight = 3.0
   settings, _ = latent.read_latent_settings(c, {"first_stage": dep})
   tokens = jnp.ones((1, 8), jnp.int32)
@@ -147,7 +155,7 @@ def test_latents_that_do_not_fit_the_denoiser_are_refused_at_start_up():
 
 def test_a_text_model_sampled_without_prompts_is_refused():
   c = ldm_config()
-  c.model.ldm.update(text_encoder="minilm", max_tokens=8)
+  make_text(c)
   settings, _ = latent.read_latent_settings(c, {"first_stage": toy_first_stage()})
   with pytest.raises(ConfigError, match="config.sample.prompts"):
     latent.sampling_batch(settings, 4, None)
@@ -158,7 +166,7 @@ def test_a_text_model_sampled_without_prompts_is_refused():
 
 def test_a_long_prompt_is_truncated_with_a_warning_at_start_up():
   c = ldm_config()
-  c.model.ldm.update(text_encoder="minilm", max_tokens=8)
+  make_text(c)
   c.sample.prompts = ("a very thick and heavy handwritten seven leaning far to the right",)
   with pytest.warns(UserWarning, match="8"):
     latent.read_latent_settings(c, {"first_stage": toy_first_stage()})
@@ -183,7 +191,8 @@ def test_mismatched_data_image_shape_and_mixed_conditioning_are_config_errors():
 
 def test_text_conditioning_with_the_dit_backbone_is_refused_at_start_up():
   c = ldm_config()
-  c.model.ldm.update(backbone="dit", dit="DiT-S/2", text_encoder="minilm", max_tokens=8)
+  make_text(c)
+  c.model.ldm.update(backbone="dit", dit="DiT-S/2")
   with pytest.raises(ConfigError, match="backbone='unet' for a text model"):
     latent.read_latent_settings(c, {"first_stage": toy_first_stage()})
 
@@ -200,4 +209,15 @@ def test_the_dit_backbone_ignores_the_unet_layout_and_takes_its_own_remat_kinds(
     latent.read_latent_settings(c, {"first_stage": toy_first_stage()})
   c.model.ch_mult = (1,)
   with pytest.raises(ConfigError, match="ResBlock"):   # lists the U-Net's kinds
+    latent.read_latent_settings(c, {"first_stage": toy_first_stage()})
+
+
+def test_a_text_model_needs_the_data_tokenised_to_its_length():
+  c = make_text(ldm_config())
+  c.data.preprocess = ("scale_01",)
+  with pytest.raises(ConfigError, match="tokenize"):
+    latent.read_latent_settings(c, {"first_stage": toy_first_stage()})
+  c = make_text(ldm_config())
+  c.model.ldm.max_tokens = 16
+  with pytest.raises(ConfigError, match="max_tokens=16.*8 tokens"):
     latent.read_latent_settings(c, {"first_stage": toy_first_stage()})
