@@ -37,3 +37,19 @@ def smoke_root(tmp_path_factory):
   """Where the session's dependency smoke runs live (each trained once per
   worker: ``tests.helpers.smoke_run``)."""
   return str(tmp_path_factory.mktemp("smoke_runs"))
+
+
+
+def pytest_runtest_logreport(report):
+  """With GENJAX_TEST_TIMELINE=FILE, each worker appends a line per finished
+  test (worker, test, finish time) to FILE: consecutive finish times of one
+  worker give where the suite's wall time goes and how the workers' loads
+  compare."""
+  path = os.environ.get("GENJAX_TEST_TIMELINE")
+  if not path or report.when != "teardown" or hasattr(report, "node"):
+    return   # (the xdist controller's copy of a worker's report has .node)
+  import json
+  import time
+  with open(path, "a") as f:
+    f.write(json.dumps({"worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+                        "test": report.nodeid, "end": time.time()}) + "\n")
