@@ -156,6 +156,12 @@ def _first_problem(*problems):
   return next((p for p in problems if p), None)
 
 
+def _problem_if_not_one_of(name, value, valid):
+  if value not in valid:
+    return f"{name} must be one of {valid} (got {value!r})"
+  return None
+
+
 def _problem_if_unordered(low_name, low, high_name, high):
   """A problem message if both are numbers and ``low > high``."""
   numbers = all(isinstance(v, (int, float)) for v in (low, high))
@@ -193,10 +199,7 @@ def _check_blur(sigma, truncate=4.0):
 def _check_downsample(factor, upsample=None):
   if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1:
     return f"factor must be a positive integer (got {factor!r})"
-  if upsample not in transforms.UPSAMPLE_METHODS:
-    return (f"upsample must be one of {transforms.UPSAMPLE_METHODS} (got "
-            f"{upsample!r})")
-  return None
+  return _problem_if_not_one_of("upsample", upsample, transforms.UPSAMPLE_METHODS)
 
 
 def _check_canny(sigma=1.0, low=0.1, high=0.2):
@@ -223,15 +226,7 @@ def _check_size(size=0.5):
 
 
 def _check_side(side="left"):
-  if side not in masks.HALF_SIDES:
-    return f"side must be one of {masks.HALF_SIDES} (got {side!r})"
-  return None
-
-
-def _problem_if_not_one_of(name, value, valid):
-  if value not in valid:
-    return f"{name} must be one of {valid} (got {value!r})"
-  return None
+  return _problem_if_not_one_of("side", side, masks.HALF_SIDES)
 
 
 def _check_caption(dataset="mnist", phrasings="train"):
