@@ -23,7 +23,8 @@ IDENTITY_KEYS = ("family", "model", "data", "optim", "train.batch_size",
 # identity of that ``model.name`` only, so adding a group for a new model
 # leaves the runs of the family's other models (whose config.json lacks it)
 # resumable.
-MODEL_GROUPS = {"vq": ("vqvae", "vqvae2"), "klae": ("klae",), "ldm": ("ldm",)}
+MODEL_GROUPS = {"vq": ("vqvae", "vqvae2"), "klae": ("klae",), "ldm": ("ldm",),
+                "control": ("controlnet",), "lora": ("lora",)}
 
 
 def dependency(workdir="", step=None, params="ema", experiment=""):
@@ -98,7 +99,9 @@ def base_config():
       pr_k=3,                # k of the k-NN manifolds (Kynkaanniemi et al.)
       kid_subset_size=1_000,
   ))
-  c.sample = ml_collections.ConfigDict(dict(num=64, use_ema=True, seed=0))
+  # grid_rows: rows of the pictures a family draws beside its samples
+  # (reconstructions, interpolations, inversions, completions).
+  c.sample = ml_collections.ConfigDict(dict(num=64, use_ema=True, seed=0, grid_rows=8))
   # Trained runs this experiment builds on: name -> dependency(workdir=...).
   c.deps = ml_collections.ConfigDict()
   # Fine-tuning: copy another run's parameters (whose paths in its family's
@@ -107,6 +110,25 @@ def base_config():
   c.init_from = dependency()
   c.init_from.update(dict(include=".*", exclude=""))
   return c
+
+
+# Fields added after runs were written, with the value a run written before
+# them had in effect: ``upgraded`` fills them into an older config.json.
+ADDED_FIELDS = {"sample.grid_rows": 8}
+
+
+def upgraded(config):
+  """``config`` (a run's saved ConfigDict) with every ``ADDED_FIELDS`` entry it
+  lacks set to the value that run used, so families read one set of fields."""
+  with config.unlocked():
+    for dotted, value in ADDED_FIELDS.items():
+      *parents, leaf = dotted.split(".")
+      node = config
+      for part in parents:
+        node = node[part]
+      if leaf not in node:
+        node[leaf] = value
+  return config
 
 
 def parse_arg(arg, variants=()):
@@ -130,7 +152,7 @@ def shrink_for_smoke(c):
   c.data.shuffle_buffer = 1_000
   c.eval.update(batch_size=16, num_examples=32, num_samples=32,
                 sample_batch_size=16, reference_num_examples=64)
-  c.sample.num = 16
+  c.sample.update(num=16, grid_rows=2)
   return c
 
 
@@ -156,6 +178,15 @@ def require(config, dotted):
           "genjax/config.py:base_config()); build the config on it, or set "
           f"config.{dotted} yourself.") from None
   return node
+
+
+def read_grid_rows(config):
+  """``config.sample.grid_rows`` (>= 1): rows of a family's picture grids."""
+  rows = require(config, "sample.grid_rows")
+  if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+    raise ConfigError(f"config.sample.grid_rows must be an integer >= 1 (rows of "
+                      f"the pictures drawn beside the samples), got {rows!r}.")
+  return rows
 
 
 def lookup(config, dotted):

@@ -208,7 +208,7 @@ def load_reference(name, spec, pinned, mesh, chain=()):
   if workdir in chain:
     raise ConfigError(f"{_where(name)}: the runs depend on each other in a "
                       f"circle: {' -> '.join(chain + (workdir,))}.")
-  run_config = ml_collections.ConfigDict(plain)
+  run_config = config_lib.upgraded(ml_collections.ConfigDict(plain))
   params = check_choice(f"{_where(name)}.params", spec["params"], PARAMS)
   step = _choose_step(name, workdir, spec["step"], pinned)
   sub_deps, sub_bundles = resolve(run_config, mesh, pins=plain.get("deps") or {},

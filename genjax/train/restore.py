@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import jax
 import ml_collections
 
+from genjax import config as config_lib
 from genjax import registry
 from genjax.core import sharding as shard_lib
 from genjax.errors import WorkdirError
@@ -38,7 +39,7 @@ def read_config(workdir, what="run"):
                        "config.json); train it first and pass its --workdir.")
   with open(path) as f:
     plain = json.load(f)
-  return ml_collections.ConfigDict(plain), plain
+  return config_lib.upgraded(ml_collections.ConfigDict(plain)), plain
 
 
 def load_run(workdir, step=None, what="run"):

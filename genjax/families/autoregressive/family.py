@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from genjax.config import require
+from genjax.config import read_grid_rows, require
 from genjax.core.optim import optimizer_from_config
 from genjax.core.precision import read_compute_dtype, read_remat
 from genjax.core.state import create_train_state, eval_params, init_key
@@ -52,7 +52,7 @@ NETWORKS = {
     "row_lstm": ("genjax.families.autoregressive.pixelrnn", "RowLSTM"),
     "diagonal_bilstm": ("genjax.families.autoregressive.pixelrnn", "DiagonalBiLSTM"),
 }
-COMPLETIONS_PER_ROW, GRID_ROWS = 3, 8
+COMPLETIONS_PER_ROW = 3
 # Module fields the family sets itself (not config.model.net's).
 _RESERVED = ("parent", "name", "num_outputs", "num_classes", "remat", "num_input_codes",
              "num_cond_codes")
@@ -129,6 +129,7 @@ class Settings:
   use_ema: bool
   cached: bool                  # the row-cached generator (only where the net has one)
   completion_rows: int          # rows given in the completion grids
+  grid_rows: int                # images (rows) of the completion grid
 
   @property
   def num_dims(self):
@@ -166,7 +167,7 @@ def read_settings(config, image_shape=None):
       optim=dict(require(config, "optim")), temperature=temperature,
       use_ema=bool(require(config, "sample.use_ema")),
       cached=bool(require(config, "sample.cached")) and has_row_cache(network_class(name)),
-      completion_rows=completion_rows)
+      completion_rows=completion_rows, grid_rows=read_grid_rows(config))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -314,9 +315,9 @@ def completion_start(settings, nets):
 
 def image_grids(settings, nets, state, batch, rng):
   """``completion``: per image, the given rows (the rest grey) |
-  COMPLETIONS_PER_ROW completions | the original; [GRID_ROWS, 5, H, W, C]."""
-  images = cycle_to(batch["image"], GRID_ROWS)
-  labels = cycle_to(batch["label"], GRID_ROWS) if settings.num_classes else None
+  COMPLETIONS_PER_ROW completions | the original; [grid_rows, 5, H, W, C]."""
+  images = cycle_to(batch["image"], settings.grid_rows)
+  labels = cycle_to(batch["label"], settings.grid_rows) if settings.num_classes else None
   repeated_labels = (jnp.repeat(labels, COMPLETIONS_PER_ROW)
                      if settings.num_classes else None)
   completed = draw(settings, nets, state, rng,
@@ -326,7 +327,7 @@ def image_grids(settings, nets, state, batch, rng):
   rows = jnp.arange(settings.image_shape[0])[None, :, None, None]
   masked = jnp.where(rows < settings.completion_rows, to_unit(images), 0.5)
   completions = to_unit(completed).reshape(
-      (GRID_ROWS, COMPLETIONS_PER_ROW) + settings.image_shape)
+      (settings.grid_rows, COMPLETIONS_PER_ROW) + settings.image_shape)
   grid = jnp.concatenate([masked[:, None], completions, to_unit(images)[:, None]],
                          axis=1)
   return {"completion": grid}

@@ -237,7 +237,7 @@ def sample(settings, nets, dep, state, rng, num, cond, frozen):
 def image_grids(settings, nets, dep, state, batch, rng, frozen):
   """``bottom_given_top``: per test image, its reconstruction | three decodings
   of its top codes with bottom codes drawn by the bottom prior."""
-  rows, repeats = ar.GRID_ROWS, ar.COMPLETIONS_PER_ROW
+  rows, repeats = settings.top.grid_rows, ar.COMPLETIONS_PER_ROW
   codes = batch_codes(dep, frozen, cycle_to(batch["image"], rows))
   labels = (jnp.repeat(cycle_to(batch["label"], rows), repeats)
             if settings.top.num_classes else None)

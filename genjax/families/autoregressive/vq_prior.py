@@ -165,7 +165,8 @@ def sample(settings, nets, dep, state, rng, num, cond, frozen):
 def image_grids(settings, nets, dep, state, batch, rng, frozen):
   """``completion``: per test image, the decoded code rows given (the rest
   grey) | COMPLETIONS_PER_ROW decoded completions | its reconstruction."""
-  base, rows = settings.base, ar.GRID_ROWS
+  base = settings.base
+  rows = base.grid_rows
   images = cycle_to(batch["image"], rows)
   codes = batch_codes(dep, frozen, images)
   labels = cycle_to(batch["label"], rows) if base.num_classes else None

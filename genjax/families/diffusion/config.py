@@ -1,12 +1,13 @@
 """Defaults of the diffusion family; experiments override a few fields."""
 from genjax.config import base_config
+from genjax.core.lora import DEFAULT_TARGETS as LORA_TARGETS
 
 
 def default_config():
   c = base_config()
   c.family = "diffusion"
   c.model.update(dict(
-      name="ddpm",                # ddpm | classifier (of guidance) | ldm (latent diffusion)
+      name="ddpm",                # ddpm | classifier (guidance) | ldm (latent) | controlnet
       image_shape=(28, 28, 1),
       # U-Net (Ho et al. 2020, appendix B): base width, multipliers per level,
       # ResBlocks per level, attention at these feature-map sizes.
@@ -36,6 +37,16 @@ def default_config():
           text_pooled=True,       # the sentence embedding joins the time embedding
           max_tokens=16,          # L of the tokens (the data's tokenize op's max_tokens)
       ),
+      # ControlNet (name='controlnet', control.py) over config.deps.base.
+      control=dict(
+          key="control",          # the batch field of the condition map
+          shape=(28, 28, 1),      # its [H, W, C] (a power-of-2 multiple of the denoiser's input)
+          hint_channels=(16, 32, 96, 256),   # the condition encoder's widths
+          label_dropout=0.5,      # P(label -> null) while training (the paper: 50% of prompts)
+      ),
+      # LoRA (name='lora', lora.py) over config.deps.base: adapters of the
+      # kernels whose paths the regex matches (default: attention q/k/v/out).
+      lora=dict(targets=LORA_TARGETS, rank=4, alpha=4.0),
   ))
   c.data.preprocess = ("scale_pm1",)   # 8-bit data -> [-1, 1], 256 bins (bits/dim)
   c.sample.update(dict(
@@ -46,6 +57,10 @@ def default_config():
       classifier_scale=1.0,       # classifier guidance's scale s (model.name='guided')
       inversion_fixed_point_iters=5,
       prompts=(),                 # text models: the prompts --mode sample draws for
+      control_scale=1.0,          # ControlNet: the residuals' scale (0: the base model)
+      control_image="",           # ControlNet: a PNG condition map --mode sample follows
+      lora_weight=1.0,            # LoRA: the run's adapters' weight (0: the base model)
+      adapters=(),                # LoRA: more adapter files, "file.safetensors[@weight]"
   ))
   c.optim.update(lr=2e-4, grad_clip=1.0, warmup_steps=500, ema_decay=0.9999)
   return c

@@ -24,7 +24,7 @@ from genjax.families.diffusion.schedules import (Schedule, draw_t_and_noise, mak
                                                  q_sample)
 from genjax.families.diffusion.unet import UNet
 
-GRID_ROWS, INTERP_STEPS = 8, 8
+INTERP_STEPS = 8   # frames of each slerp row of the interpolation grid
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,8 +186,9 @@ def image_grids(settings, nets, state, batch, rng):
   """DDIM inversion rows (data | x_T | regenerated) and slerp paths between
   the latents of inverted pairs (Song et al. 2021, sec. 5.3-5.4)."""
   del rng
-  images = cycle_to(batch["image"], 2 * GRID_ROWS)
-  labels = cycle_to(batch["label"], 2 * GRID_ROWS)
+  rows = settings.grid_rows
+  images = cycle_to(batch["image"], 2 * rows)
+  labels = cycle_to(batch["label"], 2 * rows)
   params = eval_params(state, settings.use_ema)
   latents = samplers.ddim_invert(
       nets.sample_schedule,
@@ -195,9 +196,9 @@ def image_grids(settings, nets, state, batch, rng):
       images, settings.prediction, settings.fixed_point_iters)
   alphas = jnp.linspace(0.0, 1.0, INTERP_STEPS)
   path = jax.vmap(lambda a, b: samplers.slerp(a, b, alphas))(
-      latents[:GRID_ROWS], latents[GRID_ROWS:])              # [R, S, H, W, C]
+      latents[:rows], latents[rows:])              # [R, S, H, W, C]
   # One sampler call regenerates the inverted images and the slerp frames.
-  all_labels = jnp.concatenate([labels, jnp.repeat(labels[:GRID_ROWS], INTERP_STEPS)])
+  all_labels = jnp.concatenate([labels, jnp.repeat(labels[:rows], INTERP_STEPS)])
   out = samplers.ddim_sample(
       nets.sample_schedule,
       functools.partial(network_output, settings, nets, params, labels=all_labels),
@@ -206,8 +207,8 @@ def image_grids(settings, nets, state, batch, rng):
       x_T=jnp.concatenate([latents, path.reshape((-1,) + settings.image_shape)]))
   regenerated, frames = out[:len(images)], out[len(images):]
   latent_pictures = jnp.clip(latents / 6.0 + 0.5, 0.0, 1.0)   # x_T shown at +-3 sigma
-  rows = jnp.stack([pm1_to_unit(images[:GRID_ROWS]), latent_pictures[:GRID_ROWS],
-                    pm1_to_unit(regenerated[:GRID_ROWS])], axis=1)
-  return {"inversion": rows,
-          "interpolation": pm1_to_unit(frames).reshape(GRID_ROWS, INTERP_STEPS,
+  inverted = jnp.stack([pm1_to_unit(images[:rows]), latent_pictures[:rows],
+                        pm1_to_unit(regenerated[:rows])], axis=1)
+  return {"inversion": inverted,
+          "interpolation": pm1_to_unit(frames).reshape(rows, INTERP_STEPS,
                                                        *settings.image_shape)}

@@ -7,7 +7,11 @@ by ``settings.read_settings``), ``config.model`` unless said otherwise:
                 'guided' (a denoiser run steered by a classifier run, both
                 named in config.deps.{denoiser,classifier}: guidance.py) |
                 'ldm' (latent diffusion over the frozen first stage
-                config.deps.first_stage, model.ldm: latent.py)
+                config.deps.first_stage, model.ldm: latent.py) |
+                'controlnet' (a ControlNet over the locked denoiser run
+                config.deps.base, model.control: control.py) | 'lora'
+                (low-rank adapters of the locked denoiser run config.deps.base,
+                model.lora: lora.py)
   image_shape, ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
   num_heads     the U-Net (unet.py)
   num_classes   0: unconditional; K > 0: labels embedded, with a learned null
@@ -37,7 +41,7 @@ from genjax.core.precision import read_compute_dtype
 from genjax.core.step import make_train_step
 from genjax.families.base import Family, pm1_to_unit
 from genjax.families.diffusion import classifier, ddpm, guidance
-from genjax.families.diffusion import exports, latent
+from genjax.families.diffusion import control, exports, latent, lora
 from genjax.families.diffusion.settings import (  # noqa: F401
     Settings, guided_settings, read_settings)
 
@@ -47,6 +51,10 @@ def make_family(config, deps=None):
   guided model's denoiser and classifier runs)."""
   if require(config, "model.name") == "ldm":
     return latent.make_ldm_family(config, deps)
+  if require(config, "model.name") == "controlnet":
+    return control.make_controlnet_family(config, deps)
+  if require(config, "model.name") == "lora":
+    return lora.make_lora_family(config, deps)
   settings = read_settings(config)
   dtype = read_compute_dtype(config)
   if settings.name == "classifier":

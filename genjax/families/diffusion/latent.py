@@ -59,7 +59,6 @@ DEP, TEXT = "first_stage", "text_encoder"
 USER = "model.name='ldm' (latent diffusion over a frozen first stage)"
 BACKBONES = ("unet", "dit")
 TEXT_ENCODERS = ("", "minilm")
-GRID_ROWS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -398,8 +397,9 @@ def image_grids(settings, nets, dep, state, batch, rng, frozen):
   """``inversion``: per test image, the image | the first stage's
   reconstruction | its latent DDIM-inverted to z_T and regenerated (Song et
   al. 2021 sec. 5.4), each decoded."""
-  images = cycle_to(batch["image"], GRID_ROWS)
-  rows = {k: cycle_to(batch[k], GRID_ROWS) for k in ("label", "tokens") if k in batch}
+  num = settings.base.grid_rows
+  images = cycle_to(batch["image"], num)
+  rows = {k: cycle_to(batch[k], num) for k in ("label", "tokens") if k in batch}
   z0 = encode(settings, dep, frozen, images, rng)
   cond = condition(settings, frozen, rows)
   params = eval_params(state, settings.base.use_ema)

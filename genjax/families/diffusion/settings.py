@@ -11,7 +11,7 @@ import dataclasses
 import math
 from typing import Any, Dict, Tuple
 
-from genjax.config import require
+from genjax.config import read_grid_rows, require
 from genjax.core.precision import read_remat
 from genjax.errors import ConfigError, check_choice
 from genjax.families.diffusion import dit, samplers
@@ -43,6 +43,7 @@ class Settings:
   guidance_weight: float        # classifier-free guidance w
   classifier_scale: float       # s of classifier guidance (model.name='guided')
   fixed_point_iters: int        # of DDIM inversion (the image grids)
+  grid_rows: int                # rows of the inversion / interpolation grids
   use_ema: bool
   optim: Dict[str, Any]         # config.optim, for optimizer_from_config
   remat: Tuple[str, ...]        # the U-Net's rematerialised block kinds (config.model.remat)
@@ -138,7 +139,7 @@ def read_sampling(config, timesteps, conditional):
       sampler=sampler, steps=steps, eta=eta, guidance_weight=guidance_weight,
       classifier_scale=float(require(config, "sample.classifier_scale")),
       fixed_point_iters=int(require(config, "sample.inversion_fixed_point_iters")),
-      use_ema=bool(require(config, "sample.use_ema")))
+      grid_rows=read_grid_rows(config), use_ema=bool(require(config, "sample.use_ema")))
 
 
 def guided_settings(config, denoiser_config):

@@ -78,7 +78,7 @@ class ResBlock(nn.Module):
 
 class UNet(nn.Module):
   """The DDPM U-Net: ``__call__(x, t, labels=None, train=False, context=None,
-  context_mask=None, pooled=None)`` -> [B, H, W, out_channels].
+  context_mask=None, pooled=None, residuals=None)`` -> [B, H, W, out_channels].
 
   x: [B, H, W, C] noisy images; t: [B] (or scalar) timesteps, int or float;
   labels: [B] ints in [0, num_classes] for a class-conditional net, where
@@ -103,6 +103,12 @@ class UNet(nn.Module):
   feature map itself when there is none. ``pooled_dim``: a pooled text
   embedding ``pooled`` [B, pooled_dim] is projected and added to the time
   embedding.
+
+  ``residuals`` = (down, mid): a ControlNet's outputs (``controlnet.py``),
+  one [B, h, w, c] per skip activation (conv_in, each down block and
+  downsample, in order) added to it, and one added to the middle block's
+  output -- the interface of diffusers' ``down_block_additional_residuals``
+  and ``mid_block_additional_residual``.
   """
   ch: int = 128
   ch_mult: Sequence[int] = (1, 2, 2, 2)
@@ -174,14 +180,17 @@ class UNet(nn.Module):
         self.num_heads, self.transformer_depth, name=name)
     return block(h, *(context or (None, None)))
 
-  def encode(self, x, t, labels, train, context=None, pooled=None):
-    """The embedding and the down path: (activations for the skips, [B, 4ch] embedding)."""
+  def encode(self, x, t, labels, train, context=None, pooled=None, hint=None):
+    """The embedding and the down path: (activations for the skips, [B, 4ch]
+    embedding). ``hint`` [B, H, W, ch] is added to the first conv's output
+    (ControlNet's encoded condition, Zhang et al. 2023 eq. 2)."""
     if x.ndim != 4:
       raise ValueError(f"UNet wants NHWC images, got shape {x.shape}.")
     check_image_size(x.shape[1:], self.ch_mult)
     emb = self.embed(t, labels, x.shape[0], pooled)
     levels = len(self.ch_mult)
-    hs = [Conv(self.ch, (3, 3), kernel_init=DEFAULT_INIT, name="conv_in")(x)]
+    h = Conv(self.ch, (3, 3), kernel_init=DEFAULT_INIT, name="conv_in")(x)
+    hs = [h if hint is None else h + hint]
     for i, mult in enumerate(self.ch_mult):
       for j in range(self.num_res_blocks):
         h = self.res_block(self.ch * mult, f"down_{i}_block_{j}")(hs[-1], emb, train)
@@ -190,15 +199,25 @@ class UNet(nn.Module):
         hs.append(self.downsample(hs[-1], f"down_{i}_downsample"))
     return hs, emb
 
-  @nn.compact
-  def __call__(self, x, t, labels=None, train=False, context=None, context_mask=None,
-               pooled=None):
-    context = None if context is None else (context, context_mask)
-    hs, emb = self.encode(x, t, labels, train, context, pooled)
-    h = hs[-1]
+  def middle(self, h, emb, train, context):
+    """The middle block: ResBlock, attention, ResBlock at the lowest resolution."""
     h = self.res_block(h.shape[-1], "mid_block_0")(h, emb, train)
     h = self.attention("mid_attn", h, context)
-    h = self.res_block(h.shape[-1], "mid_block_1")(h, emb, train)
+    return self.res_block(h.shape[-1], "mid_block_1")(h, emb, train)
+
+  @nn.compact
+  def __call__(self, x, t, labels=None, train=False, context=None, context_mask=None,
+               pooled=None, residuals=None):
+    context = None if context is None else (context, context_mask)
+    hs, emb = self.encode(x, t, labels, train, context, pooled)
+    if residuals is not None:   # ControlNet's (down, mid): diffusers' interface
+      down, mid = residuals
+      if len(down) != len(hs):
+        raise ValueError(f"UNet: {len(down)} down residuals for {len(hs)} skips.")
+      hs = [h + r for h, r in zip(hs, down)]
+    h = self.middle(hs[-1], emb, train, context)
+    if residuals is not None:
+      h = h + mid
 
     for i, mult in reversed(list(enumerate(self.ch_mult))):
       for j in range(self.num_res_blocks + 1):

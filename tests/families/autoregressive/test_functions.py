@@ -278,8 +278,9 @@ def test_image_grids_cycle_through_a_batch_smaller_than_the_grid():
             ).astype(jnp.float32)
   grid = np.asarray(ar.image_grids(settings, nets, state, batch_of(images),
                                    jax.random.PRNGKey(1))["completion"])
-  assert grid.shape == (ar.GRID_ROWS, 1 + ar.COMPLETIONS_PER_ROW + 1, 4, 4, 1)
-  for row in range(ar.GRID_ROWS):
+  assert settings.grid_rows == 8   # base_config's sample.grid_rows, > the batch of 3
+  assert grid.shape == (8, 1 + ar.COMPLETIONS_PER_ROW + 1, 4, 4, 1)
+  for row in range(8):
     original = np.asarray(images)[row % 3]
     np.testing.assert_array_equal(grid[row, -1], original)
     np.testing.assert_array_equal(grid[row, 0, :2], original[:2])

@@ -1,0 +1,69 @@
+"""Models built on a trained denoiser run ``config.deps.base`` (ControlNet,
+LoRA): the base's settings rebuilt from its own config.json (never restated)
+with the consumer's sampling fields, its locked parameters, and the map
+between images and what the denoiser diffuses (the images themselves for
+pixel diffusion, the first stage's scaled latents for latent diffusion)."""
+import dataclasses
+
+from genjax.errors import ConfigError
+from genjax.families.base import pm1_to_unit, require_dependency
+from genjax.families.diffusion import latent
+from genjax.families.diffusion.settings import read_sampling, read_settings
+
+DEP = "base"
+MODELS = ("ddpm", "ldm")
+
+
+def base_dependency(deps, user):
+  """The ``config.deps.base`` Dependency, a denoiser run (ddpm or ldm)."""
+  dep = require_dependency(deps, DEP, "diffusion", None, user)
+  if dep.family.model not in MODELS:
+    raise ConfigError(f"config.deps.{DEP}.workdir={dep.workdir} holds a diffusion/"
+                      f"{dep.family.model} run; {user} needs a denoiser run "
+                      f"(model.name one of {MODELS}).")
+  return dep
+
+
+def read_base(config, dep, user, backbones=("unet", "dit")):
+  """(the base's Settings -- a latent base's LatentSettings -- with this
+  config's sampling fields, the base's first stage Dependency or None)."""
+  if dep.family.model != "ldm":
+    settings = read_settings(dep.config)
+    sampling = read_sampling(config, settings.timesteps, bool(settings.num_classes))
+    return dataclasses.replace(settings, **sampling), None
+  settings, first_stage = latent.read_latent_settings(dep.config, dep.deps)
+  if settings.backbone not in backbones:
+    raise ConfigError(f"config.deps.{DEP}.workdir={dep.workdir} has the "
+                      f"{settings.backbone} backbone; {user} works on "
+                      f"{' or '.join(backbones)} bases.")
+  if settings.text:
+    raise ConfigError(f"config.deps.{DEP}.workdir={dep.workdir} is text-conditional; "
+                      f"{user} builds on class-conditional or unconditional denoisers "
+                      "(a text base's encoder is not carried into its consumers yet).")
+  sampling = read_sampling(config, settings.base.timesteps, settings.conditional)
+  return dataclasses.replace(settings, base=dataclasses.replace(
+      settings.base, **sampling)), first_stage
+
+
+def diffusion_settings(settings):
+  """The denoiser's ``Settings`` of what read_base gives (a latent base's ``.base``)."""
+  return getattr(settings, "base", settings)
+
+
+def base_params(frozen):
+  """The locked denoiser's parameters (its EMA by default: config.deps.base.params)."""
+  return frozen[DEP]["trained"]["params"]
+
+
+def to_latent(settings, first_stage, frozen, images, rng):
+  """What the denoiser diffuses: the images ([-1, 1]) or their scaled latents."""
+  if first_stage is None:
+    return images
+  return latent.encode(settings, first_stage, frozen[DEP]["deps"], images, rng)
+
+
+def to_images(settings, first_stage, frozen, z):
+  """Pictures in [0, 1] of what the denoiser produced."""
+  if first_stage is None:
+    return pm1_to_unit(z)
+  return latent.decode(settings, first_stage, frozen[DEP]["deps"], z)
