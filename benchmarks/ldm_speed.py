@@ -16,6 +16,16 @@ and the median is reported; then ``--num_samples`` class-balanced samples
 (the whole jitted sampling loop, decoding included) twice per model, the
 second timed. Parameters are freshly initialised: speed does not depend on
 training.
+
+ControlNet and LoRA training against their base's step (issue 20), with the
+bases at runs/ldm_mnist:
+  python benchmarks/ldm_speed.py --paths experiments/diffusion/ldm_mnist.py,\
+experiments/diffusion/controlnet_canny_mnist.py,experiments/diffusion/lora_fashion_mnist.py \
+      --override "controlnet_canny_mnist:deps.base.workdir='runs/ldm_mnist'" \
+      --override "lora_fashion_mnist:deps.base.workdir='runs/ldm_mnist'" \
+      --override "lora_fashion_mnist:data.name='mnist'" \
+      --override "lora_fashion_mnist:data.preprocess=('scale_01',)" \
+      --out benchmarks/results/adapter_speed.json
 """
 import argparse
 import json
@@ -100,7 +110,10 @@ class Model:
     return (time.perf_counter() - t0) / steps
 
   def sample_time(self, num):
-    fn = jax.jit(lambda state, rng, frozen: self.fam.sample(state, rng, num, None, frozen))
+    from genjax.families.base import cycle_to
+    cond = ({k: cycle_to(self.batches[0][k], num) for k in self.fam.cond_keys}
+            if self.fam.cond_keys else None)   # e.g. a ControlNet's condition maps
+    fn = jax.jit(lambda state, rng, frozen: self.fam.sample(state, rng, num, cond, frozen))
     jax.block_until_ready(fn(self.state, jax.random.PRNGKey(1), self.frozen))
     t0 = time.perf_counter()
     jax.block_until_ready(fn(self.state, jax.random.PRNGKey(2), self.frozen))
@@ -114,6 +127,8 @@ def main():
   parser.add_argument("--window_steps", type=int, default=20)
   parser.add_argument("--num_samples", type=int, default=250)
   parser.add_argument("--models", default="", help="comma-separated names (default: all)")
+  parser.add_argument("--paths", default=",".join(MODELS),
+                      help="comma-separated experiment files (default: the three above)")
   parser.add_argument("--override", action="append", default=[],
                       help="name:field=value on a model's config, e.g. ldm_mnist:model.ch=64")
   parser.add_argument("--out", default="")
@@ -122,7 +137,7 @@ def main():
   mesh = sharding.make_mesh()
   wanted = set(filter(None, args.models.split(",")))
   models = [Model(p, os.path.abspath(args.first_stage), mesh, overrides_of(args.override, p))
-            for p in MODELS if os.path.exists(os.path.join(ROOT, p))
+            for p in args.paths.split(",") if os.path.exists(os.path.join(ROOT, p))
             and (not wanted or os.path.basename(p)[:-3] in wanted)]
   times = {m.name: [] for m in models}
   for m in models:

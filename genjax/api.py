@@ -62,6 +62,19 @@ class Run:
     out = self._sample_fn(self.state, rng, int(num), cond, self._loaded.frozen)
     return np.asarray(jax.device_get(out))
 
+  def export_safetensors(self, path):
+    """Writes the run's trained parameters (EMA if ``sample.use_ema``) to a
+    safetensors file, keyed by their '/'-joined paths; a LoRA run's adapters
+    carry their rank, alpha, targets and base fingerprint as metadata (the
+    ``file_metadata`` export). Returns the metadata written."""
+    from genjax.core import lora
+    metadata = {"genjax_family": self.family.family, "genjax_model": self.family.model,
+                "genjax_step": str(self.step)}
+    if "file_metadata" in self.family.exports:
+      metadata.update(self.family.exports["file_metadata"]())
+    lora.export_params(path, jax.device_get(self.bundle["trained"]["params"]), metadata)
+    return metadata
+
 
 def load(workdir, step=None):
   """The run in ``workdir`` at checkpoint ``step`` (None: the latest)."""

@@ -273,18 +273,30 @@ def with_pretrained(frozen, family, mesh):
   return out
 
 
+_FROZEN_LAST = {}   # id(family) -> (family, its frozen-last twin); see frozen_last
+
+
 def frozen_last(family):
   """``family`` with every contract function taking ``frozen`` last, so the
-  loop calls one way; families without dependencies ignore it."""
+  loop calls one way; families without dependencies ignore it. The same
+  family gives the same twin (kept while the registry keeps the family), so
+  JAX's caches of programs traced from its functions serve every later run
+  in the process."""
   if family.deps or family.pretrained:
     return family
+  if id(family) in _FROZEN_LAST and _FROZEN_LAST[id(family)][0] is family:
+    return _FROZEN_LAST[id(family)][1]
   drop = lambda f: None if f is None else (lambda *a: f(*a[:-1]))
-  return dataclasses.replace(
+  twin = dataclasses.replace(
       family, init=drop(family.init), train_step=drop(family.train_step),
       eval_metrics={k: drop(f) for k, f in family.eval_metrics.items()},
       split_metrics={k: m._replace(stats=drop(m.stats))
                      for k, m in family.split_metrics.items()},
       sample=drop(family.sample), image_grids=drop(family.image_grids))
+  _FROZEN_LAST[id(family)] = (family, twin)
+  while len(_FROZEN_LAST) > registry.KEEP:
+    _FROZEN_LAST.pop(next(iter(_FROZEN_LAST)))
+  return twin
 
 
 def init_source(config, stored, workdir, mesh, mode):

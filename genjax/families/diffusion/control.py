@@ -33,7 +33,7 @@ from genjax.core.precision import read_compute_dtype, read_remat
 from genjax.core.state import create_train_state, eval_params
 from genjax.core.step import make_train_step
 from genjax.errors import ConfigError
-from genjax.families.base import Family, cycle_to, pm1_to_unit, sample_labels
+from genjax.families.base import Family, cycle_to, sample_labels
 from genjax.families.diffusion import ddpm, latent, losses, on_base, samplers, schedules
 from genjax.families.diffusion.controlnet import (COPIED, ControlNet, control_factor,
                                                   scaled)
@@ -133,8 +133,10 @@ def build_networks(cs, config):
 
 def controlled_output(cs, nets, params, frozen, z, t, y, scale, train=False, rng=None):
   """The locked U-Net at (z_t, t) with the ControlNet's residuals (times
-  ``scale``) added; ``y`` = {"control": [B, ...], "label": [B] or absent}.
-  The prediction, or (prediction, v) for a learned variance."""
+  ``scale``, or y["scale"] [B] when given) added; ``y`` = {"control": [B,
+  ...], "label": [B] or absent}. The prediction, or (prediction, v) for a
+  learned variance."""
+  scale = y.get("scale", scale)
   labels = y.get("label") if cs.diffusion.num_classes else None
   residuals = nets.control.apply({"params": params}, z, t, y["control"], labels,
                                  train=train, rngs={"dropout": rng} if train else None)
@@ -230,20 +232,22 @@ def guided_fn(cs, nets, params, frozen, y, scale):
   conditional = lambda z, t, c: controlled_output(cs, nets, params, frozen, z, t, c, scale)
   d = cs.diffusion
   if d.num_classes and d.guidance_weight > 0:
-    null = {"control": y["control"], "label": d.num_classes}
+    null = dict(y, label=d.num_classes)   # the control (and scale) on both halves
     return samplers.classifier_free_guidance(conditional, y, d.guidance_weight, null)
   return lambda z, t: conditional(z, t, y)
 
 
-def generate(cs, nets, first_stage, state, rng, num, cond, frozen, scale=None):
-  """``num`` samples in [0, 1] following the condition maps (``scale``: the
-  conditioning scale, default ``sample.control_scale``)."""
+def generate(cs, nets, first_stage, state, rng, num, cond, frozen):
+  """``num`` samples in [0, 1] following the condition maps, each at the
+  conditioning scale ``cond["control_scale"]`` [num] when given, else
+  ``sample.control_scale``."""
   d = cs.diffusion
   y = {"control": sampling_control(cs, num, cond)}
+  if cond and "control_scale" in cond:
+    y["scale"] = jnp.asarray(cond["control_scale"], jnp.float32).reshape((num,))
   if d.num_classes:
     y["label"] = sample_labels(num, d.num_classes, cond)
-  model_fn = guided_fn(cs, nets, eval_params(state, d.use_ema), frozen, y,
-                       cs.scale if scale is None else scale)
+  model_fn = guided_fn(cs, nets, eval_params(state, d.use_ema), frozen, y, cs.scale)
   z = samplers.sample(d.sampler, nets.base.sample_schedule, model_fn, rng,
                       (num,) + d.image_shape, d.prediction, d.variance, d.eta,
                       d.clip_x0 and not cs.latent)
@@ -266,7 +270,7 @@ def image_grids(cs, nets, first_stage, state, batch, rng, frozen):
     cond["label"] = jnp.repeat(cycle_to(batch["label"], rows), COLUMNS)
   drawn = generate(dataclasses.replace(cs, control_image=None), nets, first_stage,
                    state, rng, rows * COLUMNS, cond, frozen)
-  images = pm1_to_unit(cycle_to(batch["image"], rows))
+  images = on_base.data_to_unit(first_stage)(cycle_to(batch["image"], rows))
   channels = images.shape[-1]
   drawn = drawn.reshape((rows, COLUMNS) + drawn.shape[1:])
   return {"control": jnp.concatenate(
@@ -286,4 +290,5 @@ def make_controlnet_family(config, deps):
                                  with_frozen=True),
       eval_metrics={"loss": bind(eval_loss)},
       sample=bind(generate), image_grids=bind(image_grids),
+      data_to_unit=on_base.data_to_unit(first_stage),
       num_classes=cs.diffusion.num_classes or None, deps=(DEP,), cond_keys=(cs.key,))

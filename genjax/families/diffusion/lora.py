@@ -108,7 +108,8 @@ def read_adapter_files(specs, shapes, fingerprint):
 
 
 def read_lora_settings(config, deps):
-  """(LoraSettings, the base's networks, its functions); ConfigErrors at start-up."""
+  """(LoraSettings, the base's first stage Dependency or None, its functions);
+  ConfigErrors at start-up."""
   dep = on_base.base_dependency(deps, USER)
   settings, first_stage = on_base.read_base(config, dep, USER)
   nets, fns = base_functions(settings, first_stage, config)
@@ -125,7 +126,7 @@ def read_lora_settings(config, deps):
   return LoraSettings(
       base=settings, targets=targets, paths=paths, rank=rank, alpha=alpha,
       weight=float(require(config, "sample.lora_weight")), extra=extra,
-      fingerprint=dep.fingerprint), nets, fns
+      fingerprint=dep.fingerprint), first_stage, fns
 
 
 # -- the family's functions (``frozen`` last) ---------------------------------
@@ -192,7 +193,7 @@ def file_metadata(ls, bundle=None):
 
 def make_lora_family(config, deps):
   """The LoRA Family: functions take ``frozen`` (the base run's bundle) last."""
-  ls, _, fns = read_lora_settings(config, deps)
+  ls, first_stage, fns = read_lora_settings(config, deps)
   bind = lambda fn: functools.partial(fn, ls, fns)
   d = on_base.diffusion_settings(ls.base)
   return Family(
@@ -201,5 +202,6 @@ def make_lora_family(config, deps):
                                  compute_dtype=read_compute_dtype(config),
                                  with_frozen=True),
       eval_metrics={"loss": bind(eval_loss)}, sample=bind(sample),
-      image_grids=bind(image_grids), num_classes=d.num_classes or None, deps=(DEP,),
+      image_grids=bind(image_grids), data_to_unit=on_base.data_to_unit(first_stage),
+      num_classes=d.num_classes or None, deps=(DEP,),
       exports={"file_metadata": functools.partial(file_metadata, ls)})

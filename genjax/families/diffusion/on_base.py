@@ -62,6 +62,12 @@ def to_latent(settings, first_stage, frozen, images, rng):
   return latent.encode(settings, first_stage, frozen[DEP]["deps"], images, rng)
 
 
+def data_to_unit(first_stage):
+  """Pictures in [0, 1] of the data's images: [-1, 1] for a pixel base, the
+  first stage's own range ([0, 1]) for a latent one."""
+  return pm1_to_unit if first_stage is None else (lambda x: x)
+
+
 def to_images(settings, first_stage, frozen, z):
   """Pictures in [0, 1] of what the denoiser produced."""
   if first_stage is None:
