@@ -2,6 +2,7 @@
 
   python benchmarks/control_fidelity.py --workdir runs/controlnet_canny_mnist \
       [--num 500] [--scales 0,1] [--out benchmarks/results/control_fidelity_canny_mnist.json]
+  python benchmarks/control_fidelity.py --workdir runs/multi_controlnet_mnist  # every map
 
 For ``--num`` held-out examples (the eval split, in order) the run's own
 condition op (the preprocessing op that writes ``model.control.key``, e.g.
@@ -16,9 +17,10 @@ op is applied to each sample and compared with the map it was given:
     all pixels of all examples, and the mean per-example F1;
   continuous maps (distance transforms): the mean absolute error and the
     Pearson correlation per example, averaged.
-Also reported: the FID-style sanity of the samples is not measured here
-(``--mode eval`` does it); the MNIST / Fashion-MNIST classifier's accuracy
-on the samples for the examples' labels is.
+Also reported: the MNIST / Fashion-MNIST classifier's accuracy on the
+samples for the examples' labels (FID is ``--mode eval``'s). A
+Multi-ControlNet run is scored on each of its maps at once, at its own
+weights.
 """
 import argparse
 import json
@@ -32,10 +34,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 
-def condition_op(config):
-  """(the op's function, its args, kwargs) of the op writing the control key."""
+def control_keys(config):
+  """The batch fields of the condition maps: a ControlNet's key, or each of a
+  Multi-ControlNet's keys."""
+  if config.model.name == "multi_controlnet":
+    return tuple(config.model.control.keys)
+  return (config.model.control.key,)
+
+
+def condition_op(config, key):
+  """The parsed preprocessing op writing the condition field ``key``."""
   from genjax.data import preprocess
-  key = config.model.control.key
   ops = [op for op in preprocess.parse_ops(config.data.preprocess) if key in op.outkeys]
   if not ops:
     raise SystemExit(f"no preprocessing op writes {key!r} in {config.data.preprocess}")
@@ -79,6 +88,12 @@ def continuous_scores(got, given):
   return {"mae": float(np.mean(np.abs(g - c))), "pearson": float(np.mean(corr))}
 
 
+def fidelity(op, images01, given):
+  """The scores of ``op`` applied to ``images01`` against the given maps."""
+  binary = set(np.unique(given).tolist()) <= {0.0, 1.0}
+  return (binary_scores if binary else continuous_scores)(apply_op(op, images01), given)
+
+
 def eval_examples(config, num):
   from genjax import data as data_lib
   batches = data_lib.eval_iterator(config.data, config.data.eval_split, min(num, 250),
@@ -86,7 +101,7 @@ def eval_examples(config, num):
   out = {}
   for batch in batches:
     valid = np.asarray(batch["valid"]).astype(bool)
-    for k in ("image", "label", config.model.control.key):
+    for k in ("image", "label") + control_keys(config):
       out.setdefault(k, []).append(np.asarray(batch[k])[valid])
   return {k: np.concatenate(v)[:num] for k, v in out.items()}
 
@@ -108,30 +123,32 @@ def main():
   args = p.parse_args()
   import genjax
   run = genjax.load(args.workdir)
-  config, key = run.config, run.config.model.control.key
-  op = condition_op(config)
+  config = run.config
+  keys = control_keys(config)
+  ops = {k: condition_op(config, k) for k in keys}
   ex = eval_examples(config, args.num)
   image_range = "pm1" if "scale_pm1" in list(config.data.preprocess) else "01"
   sources = (ex["image"] + 1) / 2 if image_range == "pm1" else ex["image"]
-  given = ex[key]
-  binary = set(np.unique(given).tolist()) <= {0.0, 1.0}
+  num = len(ex["label"])
   result = {"workdir": os.path.abspath(args.workdir), "step": run.step,
-            "op": op.spec, "num": int(len(given)), "scales": {},
-            "source_images": (binary_scores if binary else continuous_scores)(
-                apply_op(op, sources), given)}
-  for scale in [float(s) for s in args.scales.split(",")]:
+            "ops": {k: op.spec for k, op in ops.items()}, "num": int(num), "scales": {},
+            "source_images": {k: fidelity(ops[k], sources, ex[k]) for k in keys}}
+  multi = len(keys) > 1   # a Multi-ControlNet: its own weights, one pass
+  for scale in [None] if multi else [float(s) for s in args.scales.split(",")]:
     t0, drawn = time.time(), []
-    for start in range(0, len(given), args.batch):
+    for start in range(0, num, args.batch):
       sl = slice(start, start + args.batch)
-      n = len(given[sl])
-      cond = {key: given[sl], "label": ex["label"][sl].astype(np.int32),
-              "control_scale": np.full((n,), scale, np.float32)}
+      n = len(ex["label"][sl])
+      cond = {k: ex[k][sl] for k in keys}
+      cond["label"] = ex["label"][sl].astype(np.int32)
+      if scale is not None:
+        cond["control_scale"] = np.full((n,), scale, np.float32)
       drawn.append(run.sample(n, seed=start, cond=cond))
     samples = np.concatenate(drawn)
-    scores = (binary_scores if binary else continuous_scores)(apply_op(op, samples), given)
+    scores = {k: fidelity(ops[k], samples, ex[k]) for k in keys}
     scores["class_accuracy"] = classifier_accuracy(config.data.name, samples, ex["label"])
     scores["seconds"] = round(time.time() - t0, 1)
-    result["scales"][str(scale)] = scores
+    result["scales"]["weights" if scale is None else str(scale)] = scores
     print(f"scale {scale}: {scores}", flush=True)
   if args.out:
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)

@@ -43,6 +43,9 @@ def default_config():
           shape=(28, 28, 1),      # its [H, W, C] (a power-of-2 multiple of the denoiser's input)
           hint_channels=(16, 32, 96, 256),   # the condition encoder's widths
           label_dropout=0.5,      # P(label -> null) while training (the paper: 50% of prompts)
+          # name='multi_controlnet': the batch field and the weight of each
+          # ControlNet run in config.deps (sorted by name).
+          keys=("control",), weights=(1.0,),
       ),
       # LoRA (name='lora', lora.py) over config.deps.base: adapters of the
       # kernels whose paths the regex matches (default: attention q/k/v/out).

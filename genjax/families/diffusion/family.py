@@ -9,7 +9,9 @@ by ``settings.read_settings``), ``config.model`` unless said otherwise:
                 'ldm' (latent diffusion over the frozen first stage
                 config.deps.first_stage, model.ldm: latent.py) |
                 'controlnet' (a ControlNet over the locked denoiser run
-                config.deps.base, model.control: control.py) | 'lora'
+                config.deps.base, model.control: control.py) |
+                'multi_controlnet' (trained ControlNet runs of one base summed
+                at sampling time: multicontrol.py) | 'lora'
                 (low-rank adapters of the locked denoiser run config.deps.base,
                 model.lora: lora.py)
   image_shape, ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
@@ -41,7 +43,7 @@ from genjax.core.precision import read_compute_dtype
 from genjax.core.step import make_train_step
 from genjax.families.base import Family, pm1_to_unit
 from genjax.families.diffusion import classifier, ddpm, guidance
-from genjax.families.diffusion import control, exports, latent, lora
+from genjax.families.diffusion import control, exports, latent, lora, multicontrol
 from genjax.families.diffusion.settings import (  # noqa: F401
     Settings, guided_settings, read_settings)
 
@@ -53,6 +55,8 @@ def make_family(config, deps=None):
     return latent.make_ldm_family(config, deps)
   if require(config, "model.name") == "controlnet":
     return control.make_controlnet_family(config, deps)
+  if require(config, "model.name") == "multi_controlnet":
+    return multicontrol.make_multi_family(config, deps)
   if require(config, "model.name") == "lora":
     return lora.make_lora_family(config, deps)
   settings = read_settings(config)

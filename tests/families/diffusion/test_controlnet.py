@@ -99,3 +99,28 @@ def test_control_factor_is_the_power_of_two_size_ratio(control_hw, denoiser_hw, 
 def test_a_control_map_the_convs_cannot_bring_to_the_denoisers_size_is_refused(control_hw):
   with pytest.raises(ConfigError, match="power-of-2 multiple"):
     control_factor(control_hw, (7, 7) if control_hw != (14, 14) else (28, 28))
+
+
+def fake_controlnet_run(base_fingerprint):
+  """A trained-ControlNet Dependency as far as Multi-ControlNet's start-up
+  checks read it (its family and its base's pin)."""
+  import types
+  family = types.SimpleNamespace(family="diffusion", model="controlnet")
+  base = types.SimpleNamespace(fingerprint=base_fingerprint)
+  return types.SimpleNamespace(workdir="/runs/cn", family=family, deps={"base": base})
+
+
+@pytest.mark.parametrize("deps,keys,match", [
+    ({"a": "x"}, ("c",), "two or more"),
+    ({"a": "x", "b": "y"}, ("c", "d"), "different base runs"),
+    ({"a": "x", "b": "x"}, ("c",), "one entry per ControlNet"),
+])
+def test_multi_controlnet_start_up_errors(deps, keys, match):
+  from genjax.families.diffusion import multicontrol
+  from genjax.families.diffusion.config import default_config
+  config = default_config()
+  config.model.update(name="multi_controlnet")
+  config.model.control.update(keys=keys, weights=(1.0,) * len(keys))
+  with pytest.raises(ConfigError, match=match):
+    multicontrol.read_multi_settings(
+        config, {name: fake_controlnet_run(pin) for name, pin in deps.items()})
