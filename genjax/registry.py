@@ -36,6 +36,10 @@ LOOP_ONLY = ("num_steps", "log_every", "ckpt_every", "sample_every", "eval_every
 
 
 def _built_key(config, deps):
+  """What a family is built from, as a string; None (not kept) when a
+  dependency carries no pin (a stand-in built by hand)."""
+  if any(getattr(d, "fingerprint", None) is None for d in (deps or {}).values()):
+    return None
   plain = config.to_dict()
   plain["train"] = {k: v for k, v in dict(plain.get("train") or {}).items()
                     if k not in LOOP_ONLY}
@@ -55,10 +59,12 @@ def make_family(config, deps=None):
   dependencies is returned again (``_BUILT``).
   """
   key = _built_key(config, deps)
-  if key in _BUILT:
+  if key is not None and key in _BUILT:
     _BUILT.move_to_end(key)
     return _BUILT[key]
   family = _resolve(FAMILIES, "family", config.family)(config, deps=deps)
+  if key is None:
+    return family
   _BUILT[key] = family
   while len(_BUILT) > KEEP:
     _BUILT.popitem(last=False)

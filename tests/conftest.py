@@ -32,6 +32,20 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def fresh_families():
+  """Families built by one test are not handed to the next (the registry
+  keeps recent ones for a process's later runs: a smoke test's legs reuse
+  them; another test may patch what a family is built from)."""
+  yield
+  from genjax import registry
+  registry._BUILT.clear()
+  import sys
+  deps = sys.modules.get("genjax.train.deps")
+  if deps is not None:
+    deps._FROZEN_LAST.clear()
+
+
 @pytest.fixture(scope="session")
 def smoke_root(tmp_path_factory):
   """Where the session's dependency smoke runs live (each trained once per
