@@ -148,3 +148,21 @@ def test_a_control_map_the_denoiser_cannot_take_is_refused(smoke_root):
   config.model.control.shape = (21, 21, 1)
   with pytest.raises(ConfigError, match="power-of-2 multiple"):
     built(config)
+
+
+def test_a_lora_runs_export_holds_its_adapters_with_rank_alpha_and_base(
+    smoke_root, tmp_path):
+  import genjax
+  from tests.helpers import smoke_run
+  run = genjax.load(smoke_run(LORA, smoke_root))
+  out = str(tmp_path / "adapters.safetensors")
+  run.export_safetensors(out)
+  adapters, metadata = lora_lib.load_safetensors(out)
+  assert metadata["base_fingerprint"] == run.deps["base"].fingerprint
+  assert (metadata["lora_rank"], float(metadata["lora_alpha"])) == (
+      str(run.config.model.lora.rank), run.config.model.lora.alpha)
+  mine = flat_leaves(run.state.ema_params)
+  theirs = flat_leaves(adapters)
+  assert sorted(mine) == sorted(theirs)
+  assert all(np.array_equal(np.asarray(mine[p]), theirs[p]) for p in mine)
+  built(smoke_config(LORA, smoke_root, adapters=(out,)))   # this base accepts it
