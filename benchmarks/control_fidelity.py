@@ -38,7 +38,7 @@ def control_keys(config):
   """The batch fields of the condition maps: a ControlNet's key, or each of a
   Multi-ControlNet's keys."""
   if config.model.name == "multi_controlnet":
-    return tuple(config.model.control.keys)
+    return tuple(config.model.control["keys"])   # (.keys is the dict method)
   return (config.model.control.key,)
 
 

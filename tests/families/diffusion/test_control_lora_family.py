@@ -15,9 +15,11 @@ from genjax.errors import ConfigError
 from genjax.families.base import example_batch
 from genjax.train import deps as deps_lib
 from genjax import registry
-from tests.helpers import load_config, with_smoke_deps
+from tests.helpers import load_config, program_group, with_smoke_deps
 
-pytestmark = pytest.mark.xdist_group("ddpm_mnist_smoke_consumers")
+# With ddpm_mnist's smoke test and its consumers: one worker trains the base
+# smoke runs once and serves them all.
+pytestmark = pytest.mark.xdist_group(program_group("experiments/diffusion/ddpm_mnist.py"))
 CONTROL = "experiments/diffusion/controlnet_skeleton_fashion_mnist.py"
 LORA = "experiments/diffusion/lora_fashion_mnist.py"
 
