@@ -89,6 +89,7 @@ def read_control_image(path, shape):
 def read_control_settings(config, deps):
   """(ControlSettings, the base Dependency, the base's first stage or None)."""
   dep = on_base.base_dependency(deps, USER)
+  on_base.check_image_ops(config, dep, USER)
   base, first_stage = on_base.read_base(config, dep, USER, backbones=("unet",))
   group = "model.control."
   shape = tuple(int(d) for d in require(config, group + "shape"))

@@ -111,6 +111,7 @@ def read_lora_settings(config, deps):
   """(LoraSettings, the base's first stage Dependency or None, its functions);
   ConfigErrors at start-up."""
   dep = on_base.base_dependency(deps, USER)
+  on_base.check_image_ops(config, dep, USER)
   settings, first_stage = on_base.read_base(config, dep, USER)
   nets, fns = base_functions(settings, first_stage, config)
   shapes = base_param_shapes(settings, nets)

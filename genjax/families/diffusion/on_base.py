@@ -6,7 +6,7 @@ pixel diffusion, the first stage's scaled latents for latent diffusion)."""
 import dataclasses
 
 from genjax.errors import ConfigError
-from genjax.families.base import pm1_to_unit, require_dependency
+from genjax.families.base import image_ops, pm1_to_unit, require_dependency
 from genjax.families.diffusion import latent
 from genjax.families.diffusion.settings import read_sampling, read_settings
 
@@ -43,6 +43,17 @@ def read_base(config, dep, user, backbones=("unet", "dit")):
   sampling = read_sampling(config, settings.base.timesteps, settings.conditional)
   return dataclasses.replace(settings, base=dataclasses.replace(
       settings.base, **sampling)), first_stage
+
+
+def check_image_ops(config, dep, user):
+  """The ops writing 'image' must be the base's, so the images reach the
+  denoiser (or its first stage) in the range it was trained on."""
+  mine, theirs = image_ops(config.data.preprocess), image_ops(dep.config.data.preprocess)
+  if mine != theirs:
+    raise ConfigError(
+        f"{user} feeds its images to the base at config.deps.{DEP}.workdir="
+        f"{dep.workdir}, trained with {theirs} writing 'image'; this config has "
+        f"{mine}. Set the ops that write 'image' in config.data.preprocess to {theirs}.")
 
 
 def diffusion_settings(settings):

@@ -168,3 +168,13 @@ def test_a_lora_runs_export_holds_its_adapters_with_rank_alpha_and_base(
   assert sorted(mine) == sorted(theirs)
   assert all(np.array_equal(np.asarray(mine[p]), theirs[p]) for p in mine)
   built(smoke_config(LORA, smoke_root, adapters=(out,)))   # this base accepts it
+
+
+@pytest.mark.parametrize("path", [CONTROL, LORA])
+def test_images_in_another_range_than_the_base_was_trained_on_are_refused(
+    path, smoke_root):
+  config = smoke_config(path, smoke_root)
+  config.data.preprocess = tuple(op.replace("scale_pm1", "scale_01")
+                                 for op in config.data.preprocess)
+  with pytest.raises(ConfigError, match="ops that write 'image'"):
+    built(config)
