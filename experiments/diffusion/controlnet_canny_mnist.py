@@ -18,6 +18,12 @@ the control on both halves. The grids show edge map | 3 samples | source.
 Control fidelity (edge F1 of the samples' own Canny edges against the given
 ones, against the base without control) is measured by
 ``benchmarks/control_fidelity.py`` (docs/results.md, "ControlNet and LoRA").
+
+Measured (2-core CPU, 1,500 steps x 64, 20.3 min with other jobs; 500 test
+digits, benchmarks/results/control_fidelity_canny_mnist.json): edge F1 0.774
+exactly (0.986 within 1 pixel) against 0.280 (0.768) for the base alone,
+class accuracy of the samples 0.968 against 0.802; a train step costs 19.6%
+more than ldm_mnist's (benchmarks/results/adapter_speed.json).
 """
 from genjax.config import dependency, parse_arg, shrink_for_smoke
 from genjax.families.diffusion.config import default_config

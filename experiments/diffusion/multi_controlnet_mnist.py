@@ -10,6 +10,10 @@ Nothing trains: ``controlnet_canny_mnist`` reads the edge map
 transform (``batch['depth']``) of the same digit; their residuals are added
 to the locked ``ldm_mnist`` U-Net with weights 1 and 1 (diffusers'
 ``MultiControlNetModel``), CFG w = 1 with both controls on both halves.
+
+Measured (500 test digits, benchmarks/results/control_fidelity_multi_mnist.json):
+edge F1 0.891 exactly (0.997 within 1 pixel) and distance-map r 0.996 at
+once, class accuracy 0.986.
 """
 from genjax.config import dependency, parse_arg, shrink_for_smoke
 from genjax.families.diffusion.config import default_config
