@@ -7,7 +7,9 @@ def default_config():
   c = base_config()
   c.family = "diffusion"
   c.model.update(dict(
-      name="ddpm",                # ddpm | classifier (guidance) | ldm (latent) | controlnet
+      # ddpm | classifier (of guidance) | guided | ldm (latent) | controlnet |
+      # multi_controlnet | lora
+      name="ddpm",
       image_shape=(28, 28, 1),
       # U-Net (Ho et al. 2020, appendix B): base width, multipliers per level,
       # ResBlocks per level, attention at these feature-map sizes.
@@ -24,32 +26,7 @@ def default_config():
       # Blocks recomputed in the backward pass instead of stored (Chen et al.
       # 2016): () or any of ('ResBlock', 'SelfAttention'). Memory, not maths.
       remat=(),
-      # Latent diffusion (name='ldm', latent.py) over config.deps.first_stage.
-      ldm=dict(
-          backbone="unet",        # unet | dit
-          dit="DiT-S/2",          # the DiT size, backbone='dit' (dit.DIT_SIZES)
-          # A DiT narrower / shallower than its named size (0: the size's own),
-          # for CPU-sized runs: hidden width, depth and heads.
-          dit_hidden=0, dit_depth=0, dit_heads=0,
-          transformer_depth=1,    # U-Net: LDM's SpatialTransformer (0: DDPM attention)
-          latent_scale=0.0,       # s (latents z0 = s z); 0: the first stage's 1/std
-          text_encoder="",        # '' | 'minilm' (text-conditional: batch['tokens'])
-          text_pooled=True,       # the sentence embedding joins the time embedding
-          max_tokens=16,          # L of the tokens (the data's tokenize op's max_tokens)
-      ),
-      # ControlNet (name='controlnet', control.py) over config.deps.base.
-      control=dict(
-          key="control",          # the batch field of the condition map
-          shape=(28, 28, 1),      # its [H, W, C] (a power-of-2 multiple of the denoiser's input)
-          hint_channels=(16, 32, 96, 256),   # the condition encoder's widths
-          label_dropout=0.5,      # P(label -> null) while training (the paper: 50% of prompts)
-          # name='multi_controlnet': the batch field and the weight of each
-          # ControlNet run in config.deps (sorted by name).
-          keys=("control",), weights=(1.0,),
-      ),
-      # LoRA (name='lora', lora.py) over config.deps.base: adapters of the
-      # kernels whose paths the regex matches (default: attention q/k/v/out).
-      lora=dict(targets=LORA_TARGETS, rank=4, alpha=4.0),
+      ldm=ldm_group(), control=control_group(), lora=lora_group(),
   ))
   c.data.preprocess = ("scale_pm1",)   # 8-bit data -> [-1, 1], 256 bins (bits/dim)
   c.sample.update(dict(
@@ -67,3 +44,38 @@ def default_config():
   ))
   c.optim.update(lr=2e-4, grad_clip=1.0, warmup_steps=500, ema_decay=0.9999)
   return c
+
+
+def ldm_group():
+  """model.ldm: latent diffusion (name='ldm', latent.py) over config.deps.first_stage."""
+  return dict(
+      backbone="unet",        # unet | dit
+      dit="DiT-S/2",          # the DiT size, backbone='dit' (dit.DIT_SIZES)
+      # A DiT narrower / shallower than its named size (0: the size's own),
+      # for CPU-sized runs: hidden width, depth and heads.
+      dit_hidden=0, dit_depth=0, dit_heads=0,
+      transformer_depth=1,    # U-Net: LDM's SpatialTransformer (0: DDPM attention)
+      latent_scale=0.0,       # s (latents z0 = s z); 0: the first stage's 1/std
+      text_encoder="",        # '' | 'minilm' (text-conditional: batch['tokens'])
+      text_pooled=True,       # the sentence embedding joins the time embedding
+      max_tokens=16,          # L of the tokens (the data's tokenize op's max_tokens)
+  )
+
+
+def control_group():
+  """model.control: ControlNet (name='controlnet', control.py) over config.deps.base."""
+  return dict(
+      key="control",          # the batch field of the condition map
+      shape=(28, 28, 1),      # its [H, W, C] (a power-of-2 multiple of the denoiser's input)
+      hint_channels=(16, 32, 96, 256),   # the condition encoder's widths
+      label_dropout=0.5,      # P(label -> null) while training (the paper: 50% of prompts)
+      # name='multi_controlnet': the batch field and the weight of each
+      # ControlNet run in config.deps (sorted by name).
+      keys=("control",), weights=(1.0,),
+  )
+
+
+def lora_group():
+  """model.lora: LoRA (name='lora', lora.py) over config.deps.base: adapters
+  of the kernels whose paths the regex matches (default: attention q/k/v/out)."""
+  return dict(targets=LORA_TARGETS, rank=4, alpha=4.0)

@@ -227,13 +227,12 @@ def sampling_control(cs, num, cond):
   return control_of(cs, cond)
 
 
-def guided_fn(cs, nets, params, frozen, y, scale):
-  """model_fn(z, t): classifier-free guided on the label (Ho & Salimans 2022
-  eq. 6) with the control applied to both halves, else plain."""
-  conditional = lambda z, t, c: controlled_output(cs, nets, params, frozen, z, t, c, scale)
-  d = cs.diffusion
+def guided(d, conditional, y):
+  """model_fn(z, t) of ``conditional(z, t, y)``: classifier-free guided on
+  y["label"] (Ho & Salimans 2022 eq. 6) with y's other fields -- the
+  controls, their scales -- on both halves; plain when unguided."""
   if d.num_classes and d.guidance_weight > 0:
-    null = dict(y, label=d.num_classes)   # the control (and scale) on both halves
+    null = dict(y, label=d.num_classes)
     return samplers.classifier_free_guidance(conditional, y, d.guidance_weight, null)
   return lambda z, t: conditional(z, t, y)
 
@@ -248,11 +247,10 @@ def generate(cs, nets, first_stage, state, rng, num, cond, frozen):
     y["scale"] = jnp.asarray(cond["control_scale"], jnp.float32).reshape((num,))
   if d.num_classes:
     y["label"] = sample_labels(num, d.num_classes, cond)
-  model_fn = guided_fn(cs, nets, eval_params(state, d.use_ema), frozen, y, cs.scale)
-  z = samplers.sample(d.sampler, nets.base.sample_schedule, model_fn, rng,
-                      (num,) + d.image_shape, d.prediction, d.variance, d.eta,
-                      d.clip_x0 and not cs.latent)
-  return on_base.to_images(cs.base, first_stage, frozen, z)
+  params = eval_params(state, d.use_ema)
+  conditional = lambda z, t, c: controlled_output(cs, nets, params, frozen, z, t, c, cs.scale)
+  return on_base.draw(cs.base, first_stage, nets.base.sample_schedule,
+                      guided(d, conditional, y), rng, num, frozen)
 
 
 def as_picture(control, channels):

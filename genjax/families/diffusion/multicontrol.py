@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from genjax.config import require
 from genjax.errors import ConfigError
 from genjax.families.base import Family, require_dependency, sample_labels
-from genjax.families.diffusion import control, ddpm, guidance, on_base, samplers
+from genjax.families.diffusion import control, ddpm, guidance, on_base
 from genjax.families.diffusion.controlnet import summed
 
 USER = "Multi-ControlNet (model.name='multi_controlnet')"
@@ -84,19 +84,12 @@ def sample(ms, nets, state, rng, num, cond, frozen):
                       f"{missing} ([num, H, W, C] each).")
   y = {"controls": tuple(control.control_of(dataclasses.replace(cs, key=k), cond)
                          for cs, k in zip(ms.controls, ms.keys))}
-  model_fn = lambda z, t, c: multi_output(ms, nets, frozen, z, t, c)
   if d.num_classes:
     y["label"] = sample_labels(num, d.num_classes, cond)
-  if d.num_classes and d.guidance_weight > 0:
-    guided = samplers.classifier_free_guidance(model_fn, y, d.guidance_weight,
-                                               dict(y, label=d.num_classes))
-  else:
-    guided = lambda z, t: model_fn(z, t, y)
-  z = samplers.sample(d.sampler, nets[0].base.sample_schedule, guided, rng,
-                      (num,) + d.image_shape, d.prediction, d.variance, d.eta,
-                      d.clip_x0 and ms.first_stage is None)
-  base = frozen[ms.names[0]]["deps"]
-  return on_base.to_images(ms.controls[0].base, ms.first_stage, base, z)
+  conditional = lambda z, t, c: multi_output(ms, nets, frozen, z, t, c)
+  return on_base.draw(ms.controls[0].base, ms.first_stage, nets[0].base.sample_schedule,
+                      control.guided(d, conditional, y), rng, num,
+                      frozen[ms.names[0]]["deps"])
 
 
 def make_multi_family(config, deps):

@@ -7,7 +7,7 @@ import dataclasses
 
 from genjax.errors import ConfigError
 from genjax.families.base import image_ops, pm1_to_unit, require_dependency
-from genjax.families.diffusion import latent
+from genjax.families.diffusion import latent, samplers
 from genjax.families.diffusion.settings import read_sampling, read_settings
 
 DEP = "base"
@@ -84,3 +84,12 @@ def to_images(settings, first_stage, frozen, z):
   if first_stage is None:
     return pm1_to_unit(z)
   return latent.decode(settings, first_stage, frozen[DEP]["deps"], z)
+
+
+def draw(settings, first_stage, sample_schedule, model_fn, rng, num, frozen):
+  """``num`` pictures in [0, 1] from the configured sampler over ``model_fn``
+  (x0 clipped to [-1, 1] only in pixel space)."""
+  d = diffusion_settings(settings)
+  z = samplers.sample(d.sampler, sample_schedule, model_fn, rng, (num,) + d.image_shape,
+                      d.prediction, d.variance, d.eta, d.clip_x0 and first_stage is None)
+  return to_images(settings, first_stage, frozen, z)
