@@ -24,7 +24,9 @@ IDENTITY_KEYS = ("family", "model", "data", "optim", "train.batch_size",
 # leaves the runs of the family's other models (whose config.json lacks it)
 # resumable.
 MODEL_GROUPS = {"vq": ("vqvae", "vqvae2"), "klae": ("klae",), "ldm": ("ldm",),
-                "control": ("controlnet", "multi_controlnet"), "lora": ("lora",)}
+                "control": ("controlnet", "multi_controlnet"), "lora": ("lora",),
+                "sr3": ("sr3",),
+                "restore": ("restore",)}
 
 
 def dependency(workdir="", step=None, params="ema", experiment=""):

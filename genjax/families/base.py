@@ -3,7 +3,9 @@
     family = make_family(config, runs=None)   # runs: the trainer's loader of other runs
     state = family.init(rng, example_batch)
     state, metrics = family.train_step(state, batch)        # the loop jits it
-    values = family.eval_metrics[name](state, batch, rng)    # per-example [B]
+    values = family.eval_metrics[name](state, batch, rng)    # per-example [B], or a
+                                     # dict {name: [B]}: names mapped to one function
+                                     # (restorations' psnr/ssim/...) run it once
     family.split_metrics[name]      # SplitMetric: a metric of a whole split
     images = family.sample(state, rng, num, cond=None)       # [num,H,W,C] in [0,1]
                                      # cond: None or a dict of fields, [num, ...] each:

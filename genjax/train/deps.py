@@ -287,9 +287,11 @@ def frozen_last(family):
   if id(family) in _FROZEN_LAST and _FROZEN_LAST[id(family)][0] is family:
     return _FROZEN_LAST[id(family)][1]
   drop = lambda f: None if f is None else (lambda *a: f(*a[:-1]))
+  # Metric names sharing one function (computed together) share one twin.
+  dropped = {id(f): drop(f) for f in family.eval_metrics.values()}
   twin = dataclasses.replace(
       family, init=drop(family.init), train_step=drop(family.train_step),
-      eval_metrics={k: drop(f) for k, f in family.eval_metrics.items()},
+      eval_metrics={k: dropped[id(f)] for k, f in family.eval_metrics.items()},
       split_metrics={k: m._replace(stats=drop(m.stats))
                      for k, m in family.split_metrics.items()},
       sample=drop(family.sample), image_grids=drop(family.image_grids))

@@ -186,8 +186,12 @@ class _Run:
     def sums(state, batch, rng, frozen):
       mask = batch["valid"]
       out = {"count": jnp.sum(mask)}
+      joint = {}   # a function giving several metrics (a dict) runs once
       for n, f in fns.items():
-        v = f(state, batch, rng, frozen).astype(jnp.float32)
+        if id(f) not in joint:
+          joint[id(f)] = f(state, batch, rng, frozen)
+        v = joint[id(f)]
+        v = (v[n] if isinstance(v, dict) else v).astype(jnp.float32)
         out[n] = jnp.sum(v * mask)
         out[n + "/sq"] = jnp.sum(jnp.square(v) * mask)
       for n, f in split.items():   # per-example statistics [B, ...], summed

@@ -32,3 +32,17 @@ def test_grid_rows_must_be_a_positive_integer(rows):
   config.sample.grid_rows = rows
   with pytest.raises(ConfigError, match="grid_rows must be an integer >= 1"):
     read_grid_rows(config)
+
+
+def test_a_denoiser_run_written_before_the_model_groups_keeps_its_identity(tmp_path):
+  """A settings group of one model (MODEL_GROUPS: model.sr3, model.lora, ...)
+  added to the diffusion defaults leaves an older ddpm run resumable."""
+  from genjax.config import MODEL_GROUPS, identity_diff
+  from genjax.families.diffusion.config import default_config
+  plain = json.loads(json.dumps(default_config().to_dict(), default=list))
+  for group in MODEL_GROUPS:
+    plain["model"].pop(group, None)
+  (tmp_path / "config.json").write_text(json.dumps(plain))
+  _, saved = restore.read_config(str(tmp_path))
+  now = json.loads(json.dumps(default_config().to_dict(), default=list))
+  assert identity_diff(saved, now) == []

@@ -298,3 +298,30 @@ def test_a_run_built_on_another_run_can_itself_be_a_dependency(teacher, tmp_path
   for x, y in zip(jax.tree.leaves(bundle["trained"]["params"]),
                   jax.tree.leaves(state.ema_params)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_metrics_sharing_one_function_run_it_once_per_batch():
+  """Names mapped to one function returning a dict (a restoration's psnr,
+  ssim, ...) are computed by one call; frozen_last keeps them one function."""
+  import types
+  import jax.numpy as jnp
+  from genjax.families.base import Family
+  from genjax.train import deps as deps_lib, loop
+  calls = []
+
+  def joint(state, batch, rng):
+    calls.append(1)
+    x = batch["image"].sum(axis=(1, 2, 3))
+    return {"a": x, "b": 2 * x}
+
+  fam = Family("f", "m", init=None, train_step=None,
+               eval_metrics={"a": joint, "b": joint, "c": lambda s, b, r: b["label"] * 1.0})
+  twin = deps_lib.frozen_last(fam)
+  assert twin.eval_metrics["a"] is twin.eval_metrics["b"]
+  run = types.SimpleNamespace(fam=twin, rep=None)
+  fn = loop._Run._eval_fn.__wrapped__(run, ("a", "b", "c"))
+  batch = {"image": jnp.ones((3, 2, 2, 1)), "label": jnp.arange(3),
+           "valid": jnp.array([1.0, 1.0, 0.0])}
+  out = fn(None, batch, None, {})
+  assert len(calls) == 1
+  assert float(out["a"]) == 8.0 and float(out["b"]) == 16.0 and float(out["c"]) == 1.0

@@ -8,7 +8,7 @@ def default_config():
   c.family = "diffusion"
   c.model.update(dict(
       # ddpm | classifier (of guidance) | guided | ldm (latent) | controlnet |
-      # multi_controlnet | lora
+      # multi_controlnet | lora | sr3 (super-resolution)
       name="ddpm",
       image_shape=(28, 28, 1),
       # U-Net (Ho et al. 2020, appendix B): base width, multipliers per level,
@@ -26,7 +26,8 @@ def default_config():
       # Blocks recomputed in the backward pass instead of stored (Chen et al.
       # 2016): () or any of ('ResBlock', 'SelfAttention'). Memory, not maths.
       remat=(),
-      ldm=ldm_group(), control=control_group(), lora=lora_group(),
+      ldm=ldm_group(), control=control_group(), lora=lora_group(), sr3=sr3_group(),
+      restore=restore_group(),
   ))
   c.data.preprocess = ("scale_pm1",)   # 8-bit data -> [-1, 1], 256 bins (bits/dim)
   c.sample.update(dict(
@@ -79,3 +80,30 @@ def lora_group():
   """model.lora: LoRA (name='lora', lora.py) over config.deps.base: adapters
   of the kernels whose paths the regex matches (default: attention q/k/v/out)."""
   return dict(targets=LORA_TARGETS, rank=4, alpha=4.0)
+
+
+def sr3_group():
+  """model.sr3: SR3 (name='sr3', sr3.py), a denoiser conditioned on the
+  bicubic upsampling of a low-resolution copy of each image."""
+  return dict(
+      # The degradation making the low-resolution image (degradations.py):
+      # 'sr4' (bicubic 1/4: 28x28 -> 7x7), 'sr2' (1/2), 'sr2_pool', 'sr4_pool'.
+      task="sr4",
+  )
+
+
+def restore_group():
+  """model.restore: restoration (name='restore', restore.py) with the locked
+  run config.deps.base; sample.steps and sample.eta set the denoising steps."""
+  return dict(
+      task="sr4",             # degradations.TASKS
+      method="ddrm",          # restore.METHODS
+      noise=-1.0,             # sigma_y on the [-1, 1] scale; negative: the task's default
+      ddrm_eta=0.85, ddrm_eta_b=1.0,        # DDRM's eta and eta_b (Kawar et al. 2022)
+      jump_length=10, resamplings=10,       # RePaint's j and r (Lugmayr et al. 2022)
+      dps_scale=1.0,                        # DPS's step zeta (Chung et al. 2023)
+      diffpir_lambda=1.0, diffpir_zeta=0.1,  # DiffPIR's lambda and zeta (Zhu et al. 2023)
+      t0=0.5,                               # SDEdit's start time in (0, 1]
+      ilvr_factor=4,                        # ILVR's low-pass factor N
+      diversity_samples=4,                  # restorations per image of 'diversity'
+  )

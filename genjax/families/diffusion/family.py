@@ -13,7 +13,8 @@ by ``settings.read_settings``), ``config.model`` unless said otherwise:
                 'multi_controlnet' (trained ControlNet runs of one base summed
                 at sampling time: multicontrol.py) | 'lora'
                 (low-rank adapters of the locked denoiser run config.deps.base,
-                model.lora: lora.py)
+                model.lora: lora.py) | 'sr3' (super-resolution conditioned on
+                a low-resolution copy, model.sr3: sr3.py)
   image_shape, ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
   num_heads     the U-Net (unet.py)
   num_classes   0: unconditional; K > 0: labels embedded, with a learned null
@@ -44,6 +45,8 @@ from genjax.core.step import make_train_step
 from genjax.families.base import Family, pm1_to_unit
 from genjax.families.diffusion import classifier, ddpm, guidance
 from genjax.families.diffusion import control, exports, latent, lora, multicontrol
+from genjax.families.diffusion import restore
+from genjax.families.diffusion import sr3
 from genjax.families.diffusion.settings import (  # noqa: F401
     Settings, guided_settings, read_settings)
 
@@ -59,6 +62,10 @@ def make_family(config, deps=None):
     return multicontrol.make_multi_family(config, deps)
   if require(config, "model.name") == "lora":
     return lora.make_lora_family(config, deps)
+  if require(config, "model.name") == "sr3":
+    return sr3.make_sr3_family(config, deps)
+  if require(config, "model.name") == "restore":
+    return restore.make_restore_family(config, deps)
   settings = read_settings(config)
   dtype = read_compute_dtype(config)
   if settings.name == "classifier":

@@ -61,8 +61,14 @@ def ddim_step(schedule, x, i, out, kind, eta, clip, z):
   """One step i -> i-1 of Song et al. (2021), eq. 12, with sigma_t of eq. 16 times eta."""
   t = jnp.full((x.shape[0],), i, jnp.int32)
   x0, eps = predict_x0_eps(schedule, kind, out, x, t, clip)
-  abar = extract(schedule.alphas_cumprod, t, x)
-  abar_prev = extract(schedule.alphas_cumprod_prev, t, x)
+  return ddim_update(schedule, x0, eps, i, eta, z)
+
+
+def ddim_update(schedule, x0, eps, i, eta, z):
+  """x_{i-1} of DDIM's eq. 12 from the predictions (x0, eps) at step i:
+  sqrt(abar_{i-1}) x0 + sqrt(1 - abar_{i-1} - sigma^2) eps + sigma z, sigma
+  eq. 16's times eta (eta = 1: DDPM's posterior q(x_{i-1} | x_i, x0), beta~)."""
+  abar, abar_prev = schedule.alphas_cumprod[i], schedule.alphas_cumprod_prev[i]
   sigma = eta * jnp.sqrt((1.0 - abar_prev) / (1.0 - abar) * (1.0 - abar / abar_prev))
   direction = jnp.sqrt(jnp.maximum(1.0 - abar_prev - sigma ** 2, 0.0)) * eps
   return jnp.sqrt(abar_prev) * x0 + direction + sigma * z

@@ -18,7 +18,7 @@ from genjax.families.diffusion import dit, samplers
 from genjax.families.diffusion import schedules
 from genjax.families.diffusion.unet import REMAT_KINDS, check_image_size
 
-NAMES = ("ddpm", "classifier", "guided", "ldm")
+NAMES = ("ddpm", "classifier", "guided", "ldm", "sr3")
 
 
 @dataclasses.dataclass(frozen=True)
