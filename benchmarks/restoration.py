@@ -2,7 +2,7 @@
 
   python benchmarks/restoration.py --base runs/ddpm_mnist [--num 1000] \
       [--tasks sr4,inpaint_box,...] [--methods naive,ddrm,...] [--sr3 runs/sr3_mnist] \
-      [--dae runs/dae_mnist] [--out benchmarks/results/restoration_mnist.json]
+      [--dae runs/dae_mnist] [--latent_base runs/ldm_mnist] [--out benchmarks/results/restoration_mnist.json]
 
 For each task (degradations.TASKS, at its default measurement noise) and
 each method (restore.METHODS, each with the settings of ``STEPS`` /
@@ -17,7 +17,9 @@ A x - y on the observed coordinates, on [-1, 1]), FID-MNIST of the
 restorations against the test split, class preservation (the MNIST
 classifier's accuracy on the restorations for the true labels) and seconds
 per image (the whole pass over the images, compile included, / their
-number). Baselines: ``naive`` (bicubic upsampling, observed-mean filling,
+number). ``--latent_base`` adds SDEdit over a latent diffusion run
+(``sdedit_ldm``: the naive restoration encoded, noised, denoised, decoded),
+the one method here whose maths works in latent space. Baselines: ``naive`` (bicubic upsampling, observed-mean filling,
 the pseudo-inverse, the noisy image: degradations.naive), ``sr3`` (an SR3
 run trained for the task, --sr3) and ``dae`` (the denoising autoencoder run
 --dae on the denoise task: deterministic, one restoration per image).
@@ -60,8 +62,14 @@ def method_options(method, task):
   return {}
 
 
-def cell_config(base, task, method, sr3=None):
+def cell_config(base, task, method, sr3=None, latent_base=None):
+  """The restore config of a cell; method 'sdedit_ldm' is SDEdit over the
+  latent base (its data range: the first stage's [0, 1])."""
   from experiments.diffusion.restore_sr4_mnist import restore_config
+  if method == "sdedit_ldm":
+    c = restore_config(None, task, "sdedit", STEPS["sdedit"], image_op="scale_01")
+    c.deps.base.workdir = latent_base
+    return c
   c = restore_config(None, task, method, STEPS[method])
   c.deps.base.workdir = sr3 if method == "sr3" else base
   c.model.restore.update(method_options(method, task))
@@ -186,6 +194,7 @@ def main():
   p.add_argument("--methods", default=",".join(METHODS))
   p.add_argument("--sr3", default="")
   p.add_argument("--dae", default="")
+  p.add_argument("--latent_base", default="", help="an ldm run: SDEdit over it (sdedit_ldm)")
   p.add_argument("--diversity", type=int, default=4)
   p.add_argument("--out", default="")
   args = p.parse_args()
@@ -199,8 +208,11 @@ def main():
       cells.append("sr3")
     if args.dae and task == "denoise":
       cells.append("dae")
+    if args.latent_base:
+      cells.append("sdedit_ldm")
     for method in cells:
-      config = cell_config(args.base, task, "naive" if method == "dae" else method, args.sr3)
+      config = cell_config(args.base, task, "naive" if method == "dae" else method, args.sr3,
+                           args.latent_base)
       if method == "dae":
         fn, div = dae_restorer(args.dae, config), None
       else:
@@ -208,7 +220,7 @@ def main():
       scorer = scorer or Scorer(config)
       num = args.num_slow if method in SLOW else args.num
       row, images, labels = run_cell(fn, config, num, args.batch)
-      row.update(scorer(images, labels), steps=STEPS.get(method, 1),
+      row.update(scorer(images, labels), steps=STEPS.get(method.split("_")[0], 1),
                  options=method_options(method, task))
       if task == "inpaint_half" and div is not None and method != "naive":
         batch = next(test_batches(config, 100, 100))
@@ -222,7 +234,7 @@ def main():
         with open(args.out, "w") as f:
           json.dump(dict(results, command=" ".join(sys.argv),
                          machine="2-core CPU"), f, indent=1)
-  columns = [m for m in METHODS + ("sr3", "dae") if any(m in results.get(t, {})
+  columns = [m for m in METHODS + ("sr3", "dae", "sdedit_ldm") if any(m in results.get(t, {})
                                                        for t in tasks)]
   print(table(results, tasks, columns))
 

@@ -23,14 +23,16 @@ from genjax.families.diffusion.config import default_config
 
 
 def restore_config(arg, task, method, steps, base_dir="runs/ddpm_mnist",
-                   base_experiment="experiments/diffusion/ddpm_mnist.py", dataset="mnist"):
+                   base_experiment="experiments/diffusion/ddpm_mnist.py", dataset="mnist",
+                   image_op="scale_pm1"):
   """Restoration of ``dataset``'s test images degraded by ``task`` with
-  ``method`` over the denoiser run ``base_dir``."""
+  ``method`` over the denoiser run ``base_dir`` (``image_op``: the base's
+  data range op, 'scale_01' for a latent base)."""
   c = default_config()
   c.deps.base = dependency(workdir=base_dir, experiment=base_experiment)
   c.model.update(name="restore", image_shape=(28, 28, 1))
   c.model.restore.update(task=task, method=method)
-  c.data.update(name=dataset, preprocess=("scale_pm1",))
+  c.data.update(name=dataset, preprocess=(image_op,))
   c.train.eval_metrics = ()
   c.sample.update(sampler="ddim", steps=steps, eta=1.0)
   c.eval.update(metrics=("psnr", "ssim", "consistency", f"fid_{dataset}",

@@ -165,14 +165,13 @@ def denoiser(rs, nets, frozen):
   must not be told the class)."""
   d = rs.diffusion
   params = on_base.base_params(frozen)
+  null = lambda x: jnp.full((x.shape[0],), d.num_classes, jnp.int32)
   if rs.latent:
-    cond = {"label": d.num_classes} if d.num_classes else {}
-    fn = lambda z, t: latent.network_output(rs.base, nets.base, params, z, t, cond)
+    fn = lambda z, t: latent.network_output(rs.base, nets.base, params, z, t,
+                                            {"label": null(z)} if d.num_classes else {})
   else:
-    null = d.num_classes or None
-    fn = lambda x, t: ddpm.network_output(
-        d, nets.base, params, x, t,
-        None if null is None else jnp.full((x.shape[0],), null, jnp.int32))
+    fn = lambda x, t: ddpm.network_output(d, nets.base, params, x, t,
+                                          null(x) if d.num_classes else None)
   return Denoiser(nets.base.sample_schedule, fn, d.prediction, d.clip_x0 and not rs.latent)
 
 

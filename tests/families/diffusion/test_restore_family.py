@@ -103,3 +103,18 @@ def test_noise_defaults_to_the_tasks():
   assert restore.read_task(config_with(task="denoise"), (28, 28, 1)) == (
       "denoise", D.TASKS["denoise"].sigma_y)
   assert restore.read_task(config_with(task="sr4", noise=0.05), (28, 28, 1)) == ("sr4", 0.05)
+
+
+def test_inpaint_field_takes_the_data_pipelines_mask():
+  """The mask a data op wrote (1 = missing, genjax.data.masks) decides what is kept."""
+  rs = settings(task="inpaint_field")
+  mask = np.zeros((4, 12, 12, 1), np.float32)
+  mask[:, 3:9, 2:7] = 1.0
+  batch = {"image": images(), "mask": jnp.asarray(mask), "label": jnp.zeros(4, jnp.int32)}
+  out, scores = restore.restore_and_score(rs, None, {}, batch, jax.random.PRNGKey(0))
+  clean = (np.asarray(batch["image"]) + 1) / 2
+  known = mask == 0
+  np.testing.assert_allclose(np.asarray(out)[known], clean[known], atol=1e-6)
+  hole = np.asarray(out)[:, 3:9, 2:7]
+  assert np.ptp(hole[0]) < 1e-6   # filled with one value (the observed mean)
+  assert np.allclose(scores["consistency"], 0.0, atol=1e-6)
