@@ -23,7 +23,7 @@ from genjax.families.diffusion import schedules as S
 SHAPE = (4, 4, 1)
 V = 0.25
 MU = np.linspace(-0.5, 0.5, 16).reshape(SHAPE)
-N = 3000
+N = 2000
 T = 1000
 
 
@@ -84,9 +84,8 @@ def run(method, op, y, steps, **kw):
   return fn(y, jax.random.PRNGKey(7))
 
 
-@pytest.mark.parametrize("task", ["inpaint_box", "inpaint_random"])
-def test_replacement_keeps_known_pixels_and_samples_the_exact_posterior(task):
-  op, y = measurement(task)
+def test_replacement_keeps_known_pixels_and_samples_the_exact_posterior():
+  op, y = measurement("inpaint_random")
   x = run("replacement", op, y, T)
   keep = np.asarray(op.keep)
   np.testing.assert_array_equal(np.asarray(x) * keep, np.asarray(y) * keep)
@@ -117,7 +116,7 @@ def test_ddrm_deterministic_limit_samples_the_exact_posterior():
 def test_ddrm_noisy_measurement_fits_to_sigma_y():
   sigma_y = 0.3
   op, y = measurement("denoise", sigma_y)
-  x = run("ddrm", op, y, T, sigma_y=sigma_y, eta=0.0)
+  x = run("ddrm", op, y, 20, sigma_y=sigma_y)     # the paper's 20 steps, eta 0.85
   residual = np.sqrt(np.mean(np.square(np.asarray(D.apply(op, x) - y))))
   assert residual < sigma_y
 
