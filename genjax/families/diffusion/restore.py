@@ -31,7 +31,7 @@ from typing import Any, Mapping, Optional, Tuple
 import jax
 import jax.numpy as jnp
 
-from genjax.config import require
+from genjax.config import read_grid_rows, require
 from genjax.core.state import TrainState
 from genjax.errors import ConfigError, check_choice
 from genjax.eval import image_quality
@@ -71,7 +71,6 @@ class RestoreSettings:
   diversity: int                # restorations per image of the ``diversity`` metric
   image_shape: Tuple[int, int, int]
   grid_rows: int
-  use_ema: bool
 
   @property
   def diffusion(self):
@@ -141,8 +140,7 @@ def read_restore_settings(config, deps):
   return RestoreSettings(
       base=base, latent=first_stage is not None, task=task, method=method,
       sigma_y=sigma_y, options=options, diversity=diversity, image_shape=image_shape,
-      grid_rows=int(require(config, "sample.grid_rows")),
-      use_ema=bool(require(config, "sample.use_ema"))), dep, first_stage
+      grid_rows=read_grid_rows(config)), dep, first_stage
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,7 @@ from genjax.families.diffusion.config import default_config
 def settings(task="inpaint_half", method="naive", sigma_y=0.0, diversity=3):
   return restore.RestoreSettings(
       base=None, latent=False, task=task, method=method, sigma_y=sigma_y, options={},
-      diversity=diversity, image_shape=(12, 12, 1), grid_rows=2, use_ema=True)
+      diversity=diversity, image_shape=(12, 12, 1), grid_rows=2)
 
 
 def images(n=4):
