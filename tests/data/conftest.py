@@ -1,4 +1,4 @@
-"""Fixtures for the data tests: offline MNIST, and a guard against downloads.
+"""Fixtures for the data tests: offline sources, and a guard against downloads.
 
 The offline MNIST builder is prepared in the default data dir
 (``$GENJAX_DATA_DIR`` or ``~/.cache/genjax/tfds``), shared with the other
@@ -9,7 +9,10 @@ import socket
 import pytest
 
 from genjax.data import builders
+from genjax.data import emoji
 from genjax.data._tf import tfds
+from genjax.data.sources import ANIMAL_INSTALL
+from genjax.data.sources import animal_silhouettes_paths
 from genjax.data.sources import fashion_mnist_dir
 from genjax.data.sources import load_mnist_arrays
 from genjax.errors import DataError
@@ -24,6 +27,26 @@ def fashion_mnist():
     pytest.skip("Fashion-MNIST's IDX files are not installed "
                 "(apt-get install dataset-fashion-mnist, or set "
                 "GENJAX_FASHION_MNIST_DIR)")
+
+
+@pytest.fixture
+def animal_silhouettes():
+  """Skips the test when the wheel animal-mnist is not installed."""
+  try:
+    return animal_silhouettes_paths()
+  except DataError:
+    pytest.skip(f"The animal silhouettes are not installed ({ANIMAL_INSTALL})")
+
+
+@pytest.fixture
+def emoji_font():
+  """Skips the test without Noto Color Emoji or Pillow's raqm layout."""
+  try:
+    emoji.check_raqm()
+    return emoji.font_path()
+  except DataError:
+    pytest.skip(f"Noto Color Emoji or libfribidi is absent ({emoji.FONT_INSTALL} "
+                f"{emoji.RAQM_INSTALL.split()[-1]}, as root)")
 
 
 @pytest.fixture(scope="session")

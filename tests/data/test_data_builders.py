@@ -21,7 +21,8 @@ TWINS = sorted(n for n, cls in builders.OFFLINE_BUILDERS.items()
 
 
 def test_builders_without_a_catalog_twin_are_the_expected_ones():
-  assert sorted(set(builders.OFFLINE_BUILDERS) - set(TWINS)) == ["lfw_subset"]
+  assert sorted(set(builders.OFFLINE_BUILDERS) - set(TWINS)) == [
+      "animal_silhouettes", "emoji32", "emoji64", "lfw_subset"]
 
 
 @pytest.mark.parametrize("name", TWINS)
@@ -38,11 +39,21 @@ def test_offline_builder_has_the_catalog_spec(name, tmp_path, no_downloads):
     assert labels[0].names == labels[1].names
 
 
-@pytest.mark.parametrize("name", sorted(builders.OFFLINE_BUILDERS))
+# The optional sources, and the fixtures that skip without them (conftest.py).
+SOURCE_FIXTURES = {"fashion_mnist": "fashion_mnist",
+                   "animal_silhouettes": "animal_silhouettes",
+                   "emoji32": "emoji_font", "emoji64": "emoji_font"}
+IMAGE_SHAPES = {"lfw_subset": (25, 25, 1), "emoji32": (32, 32, 3),
+                "emoji64": (64, 64, 3)}  # the others: (28, 28, 1)
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xdist_group("emoji"))  # one rendering
+    if n.startswith("emoji") else n for n in sorted(builders.OFFLINE_BUILDERS)])
 def test_offline_builder_prepares_without_network(
     name, tmp_path, no_downloads, request):
-  if name == "fashion_mnist":
-    request.getfixturevalue("fashion_mnist")
+  if name in SOURCE_FIXTURES:
+    request.getfixturevalue(SOURCE_FIXTURES[name])
   builder = builders.OFFLINE_BUILDERS[name](data_dir=str(tmp_path))
   builders.prepare_offline(builder, max_examples_per_split=20)
   builder = builders.get_builder(name, data_dir=str(tmp_path))  # Reused.
@@ -50,7 +61,7 @@ def test_offline_builder_prepares_without_network(
   assert builder.info.splits["train"].num_examples == 20
   example = next(iter(builder.as_dataset(split="test").as_numpy_iterator()))
   assert example["image"].shape == builder.info.features["image"].shape
-  assert example["image"].shape == ((25, 25, 1) if name == "lfw_subset" else (28, 28, 1))
+  assert example["image"].shape == IMAGE_SHAPES.get(name, (28, 28, 1))
   assert example["image"].dtype == np.uint8
 
 
