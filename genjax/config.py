@@ -20,13 +20,13 @@ MODES = ("train", "eval", "sample")
 IDENTITY_KEYS = ("family", "model", "data", "optim", "train.batch_size",
                  "train.seed", "deps", "init_from")
 # Settings groups that one model alone reads: ``model.<group>`` is part of the
-# identity of that ``model.name`` only, so adding a group for a new model
-# leaves the runs of the family's other models (whose config.json lacks it)
-# resumable.
+# identity of that ``model.name`` (a GAN's ``model.arch``) only, so adding a
+# group for a new model leaves the runs of the family's other models (whose
+# config.json lacks it) resumable.
 MODEL_GROUPS = {"vq": ("vqvae", "vqvae2"), "klae": ("klae",), "ldm": ("ldm",),
                 "control": ("controlnet", "multi_controlnet"), "lora": ("lora",),
                 "sr3": ("sr3",),
-                "restore": ("restore",)}
+                "restore": ("restore",), "stylegan2": ("stylegan2",)}
 
 
 def dependency(workdir="", step=None, params="ema", experiment=""):
@@ -215,9 +215,10 @@ def _identity_value(plain, key):
   if key == "model" and isinstance(node, dict):
     # Rematerialisation changes memory, not the maths: a run may resume with
     # it turned on or off (genjax/core/precision.py). Another model's
-    # settings group (MODEL_GROUPS) is not this model's.
+    # settings group (MODEL_GROUPS) is not this model's (a GAN's model is its arch).
+    name = node.get("name", node.get("arch"))
     node = {k: v for k, v in node.items() if k != "remat"
-            and node.get("name") in MODEL_GROUPS.get(k, (node.get("name"),))}
+            and name in MODEL_GROUPS.get(k, (name,))}
   if key == "deps":
     return node or {}
   if key == "init_from":

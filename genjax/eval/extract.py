@@ -47,13 +47,26 @@ def check_range(lo, hi, where):
 
 
 def check_shape(net: FeatureNet, image_shape, where):
-  """Start-up check that ``net`` accepts images of ``image_shape``."""
-  if net.input_shape is not None and tuple(image_shape) != tuple(net.input_shape):
+  """Start-up check that ``net`` accepts images of ``image_shape``: a net of
+  a fixed size takes images of its channels at any height and width
+  (``fit_to_net`` resizes them)."""
+  if net.input_shape is not None and image_shape[-1] != net.input_shape[-1]:
     raise ConfigError(
         f"{where}: the {net.name!r} feature network takes images of shape "
-        f"{tuple(net.input_shape)}, but these are {tuple(image_shape)}. Use "
-        "the metric with another feature net (e.g. fid_inception), or the "
-        "net of this dataset.")
+        f"{tuple(net.input_shape)} (or resized to it), but these are "
+        f"{tuple(image_shape)}. Use the metric with another feature net (e.g. "
+        "fid_inception), or the net of this dataset.")
+
+
+def fit_to_net(images, input_shape):
+  """Images [B,H,W,C] of another height and width than a fixed-size net's
+  ``input_shape``, resized to it (antialiased bilinear, as the data op
+  ``resize``: e.g. a 32x32 model of 28x28 Fashion-MNIST scored by its
+  classifier, its samples and reference data alike); others unchanged."""
+  if input_shape is None or tuple(images.shape[1:]) == tuple(input_shape):
+    return images
+  shape = images.shape[:1] + tuple(input_shape)
+  return jax.image.resize(images, shape, "linear", antialias=True).astype(images.dtype)
 
 
 @dataclasses.dataclass
@@ -72,7 +85,7 @@ class Extractor:
            jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
 
     def fn(params, images):
-      out = net.apply(params, quantize(images))
+      out = net.apply(params, quantize(fit_to_net(images, net.input_shape)))
       out = {k: v.astype(jnp.float32) for k, v in out.items()}
       out["min"], out["max"] = jnp.min(images), jnp.max(images)
       return out

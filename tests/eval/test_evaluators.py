@@ -42,6 +42,24 @@ def test_start_up_checks_name_the_problem(monkeypatch):
                          family(num_classes=10), (28, 28, 1))
 
 
+def test_a_fixed_size_net_takes_its_channels_at_any_size_resized():
+  """32x32 grey images (a StyleGAN2 of Fashion-MNIST) are resized to a 28x28
+  classifier's input (antialiased bilinear); other channels are refused."""
+  net = fake_net()
+  extract.check_shape(net, (32, 32, 1), "here")
+  with pytest.raises(ConfigError, match="takes images of shape"):
+    extract.check_shape(net, (28, 28, 3), "here")
+  import tensorflow as tf
+  images = np.random.default_rng(0).uniform(size=(2, 32, 32, 1)).astype(np.float32)
+  fitted = extract.fit_to_net(jnp.asarray(images), (28, 28, 1))
+  assert fitted.shape == (2, 28, 28, 1)
+  # the data op resize's maths: TensorFlow's antialiased bilinear resize
+  want = tf.image.resize(images, (28, 28), method="bilinear", antialias=True).numpy()
+  np.testing.assert_allclose(fitted, want, atol=1e-5)
+  np.testing.assert_array_equal(extract.fit_to_net(fitted, (28, 28, 1)), fitted)
+  assert extract.fit_to_net(images, None) is images
+
+
 @pytest.fixture(scope="module")
 def extractor():
   return extract.Extractor(fake_net(), sharding.make_mesh())

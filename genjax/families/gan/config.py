@@ -8,7 +8,7 @@ def default_config():
   c = base_config()
   c.family = "gan"
   c.model.update(dict(
-      arch="dcgan",               # mlp | dcgan | resnet (models.ARCHS)
+      arch="dcgan",               # mlp | dcgan | resnet | stylegan2 (models.ARCHS)
       image_shape=(28, 28, 1),
       z_dim=100,                  # latent size; z ~ N(0, I)
       g_hidden=(256, 512, 1024),  # MLP G widths (Linear + BatchNorm + ReLU blocks)
@@ -32,6 +32,7 @@ def default_config():
       ada_target=0.6,             # target of r_t = E[sign D(real)], in (0, 1)
       ada_interval=4,             # update p every this many steps
       ada_kimg=500,               # p can move 0 -> 1 in this many thousand images
+      stylegan2=stylegan2_group(),
   ))
   c.data.preprocess = ("scale_pm1",)   # 8-bit data -> [-1, 1], G's tanh range
   # DCGAN's Adam (Radford et al. 2016): lr 2e-4, beta1 0.5. d_lr: D's learning
@@ -42,7 +43,32 @@ def default_config():
   # truncation_grid: the psis of the truncation grid (same z, one row each).
   c.sample.update(dict(truncation=0.0, truncation_grid=(0.5, 0.7, 1.0, 0.0),
                        grid_columns=8))
+  # StyleGAN2's truncation in w (Karras et al. 2019): w_avg + psi (w - w_avg),
+  # psi in [0, 1] (1 = none); w_truncation_grid: the psis of its grid's rows.
+  c.sample.update(dict(w_truncation=1.0, w_truncation_grid=(1.0, 0.7, 0.5, 0.0)))
   return c
+
+
+def stylegan2_group():
+  """model.stylegan2: StyleGAN2 (arch='stylegan2', stylegan2.py; Karras et al.
+  2020, "Analyzing and Improving the Image Quality of StyleGAN"). Defaults:
+  config F (StyleGAN2-ADA's 'stylegan2' configuration). Its R1 is the
+  family's: penalty='r1', penalty_weight = gamma / 2, penalty_every = 16."""
+  return dict(
+      w_dim=512,                  # size of w (z's is model.z_dim)
+      mapping_layers=8,           # depth of the mapping network z -> w (and D's label mapping)
+      mapping_lr_mul=0.01,        # its learning-rate multiplier (StyleGAN app. C)
+      channel_base=32768,         # channels at resolution r: min(channel_base // r, channel_max)
+      channel_max=512,
+      mbstd_group=4,              # minibatch standard deviation: samples per group
+      mbstd_channels=1,           # and the feature maps it appends
+      style_mixing=0.9,           # probability of style mixing regularisation (StyleGAN sec. 3.1)
+      w_avg_beta=0.995,           # decay of w_avg, the running mean of w (truncation's centre)
+      pl_weight=2.0,              # path-length regularisation weight (0: off; app. B)
+      pl_interval=4,              # lazy: every pl_interval G steps, scaled by pl_interval
+      pl_batch_shrink=2,          # its batch: train.batch_size // pl_batch_shrink
+      pl_decay=0.01,              # decay of a, the running mean of path lengths
+  )
 
 
 def shrink_gan_for_smoke(c, eval_metrics=("d_real", "fid_mnist")):
@@ -57,6 +83,8 @@ def shrink_gan_for_smoke(c, eval_metrics=("d_real", "fid_mnist")):
   m.update(z_dim=8, g_hidden=(16,), d_hidden=(16,),
            g_channels=tuple([8] * len(m.g_channels)),
            d_channels=tuple([8] * len(m.d_channels)))
+  # StyleGAN2: 8 channels up to 16x16, 4 at 32x32; a 1-layer mapping
+  m.stylegan2.update(w_dim=8, mapping_layers=1, channel_base=128, channel_max=8)
   c.train.eval_metrics = ("d_real",)
   c.eval.metrics = tuple(eval_metrics)
   c.sample.truncation_grid = (0.5, 0.0)

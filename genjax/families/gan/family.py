@@ -12,6 +12,7 @@ Config read (``config.model`` unless said otherwise; defaults in config.py):
                 ada_interval, ada_kimg)
   config.optim  lr (G), d_lr (D; TTUR; None = lr), b1, b2, grad_clip, ema_decay (G's EMA)
   config.sample truncation psi (0 = none), truncation_grid, grid_columns, use_ema
+  model.stylegan2, sample.w_truncation(_grid)   arch 'stylegan2' (stylegan2_family.py)
 
 Where the functions live (each a top-level pure function of ``(settings,
 nets, ...)``; ``make_family`` binds the first two):
@@ -41,6 +42,7 @@ from genjax.errors import ConfigError, check_choice
 from genjax.families.base import Family, pm1_to_unit
 from genjax.families.gan import augment as augment_lib
 from genjax.families.gan import evaluation, exports, losses, models, sampling, steps
+from genjax.families.gan import stylegan2_family
 from genjax.families.gan.state import create_gan_state
 
 PENALTIES = ("none", "r1", "r2", "gp")
@@ -79,6 +81,7 @@ class Settings:
   truncation_grid: Tuple[float, ...]
   grid_columns: int
   use_ema: bool
+  stylegan2: Any = None         # arch 'stylegan2': its StyleGAN2Settings (stylegan2_family.py)
 
 
 def dataset_num_classes(data_config):
@@ -190,7 +193,8 @@ def read_settings(config):
       truncation=float(field("sample.truncation") or 0.0),   # None, like 0: none
       truncation_grid=tuple(float(psi) for psi in field("sample.truncation_grid")),
       grid_columns=int(field("sample.grid_columns")),
-      use_ema=bool(field("sample.use_ema")))
+      use_ema=bool(field("sample.use_ema")),
+      stylegan2=stylegan2_family.read_stylegan2_settings(config))
   check_conditioning(settings, field("data"))
   check_step_counts(settings)
   check_discriminator_constraints(settings)
@@ -215,7 +219,8 @@ def build_networks(settings):
       d_hidden=settings.d_hidden, g_channels=settings.g_channels,
       d_channels=settings.d_channels, num_classes=settings.num_classes,
       g_cond=settings.g_cond, d_cond=settings.d_cond,
-      spectral_norm=settings.spectral_norm, d_batch_norm=settings.d_batch_norm)
+      spectral_norm=settings.spectral_norm, d_batch_norm=settings.d_batch_norm,
+      stylegan2=settings.stylegan2)
   g_optimizer, ema_decay = optimizer_from_config(settings.optim)
   # optim.groups (trainable groups) name G's parameters: D trains whole.
   d_optimizer = make_optimizer(**dict(settings.optim, lr=settings.d_lr, groups=()))
@@ -247,10 +252,13 @@ def make_family(config, deps=None):
   bind = lambda fn: functools.partial(fn, settings, nets)
   metrics = {"d_real": evaluation.eval_d_real, "r_t": evaluation.eval_r_t,
              "d_fake": evaluation.eval_d_fake}
+  fns = dict(init=bind(init), train_step=bind(steps.train_step),
+             sample=bind(sampling.sample), image_grids=bind(sampling.image_grids),
+             exports=exports.family_exports(settings, nets))
+  if settings.stylegan2 is not None:
+    fns.update(stylegan2_family.family_functions(settings, nets, fns["init"]))
   return Family(
-      family="gan", model=settings.arch, init=bind(init),
-      train_step=bind(steps.train_step),
+      family="gan", model=settings.arch,
       eval_metrics={name: bind(fn) for name, fn in metrics.items()},
-      sample=bind(sampling.sample), image_grids=bind(sampling.image_grids),
       data_to_unit=pm1_to_unit, num_classes=settings.num_classes or None,
-      exports=exports.family_exports(settings, nets), trained=bind(exports.trained))
+      trained=bind(exports.trained), **fns)

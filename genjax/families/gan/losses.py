@@ -112,3 +112,30 @@ def r1_penalty(d_fn, real):
 def r2_penalty(d_fn, fake):
   """R2 = E_fake ||grad_x D(x)||^2 (Mescheder et al. 2018 eq. 10, without gamma / 2)."""
   return jnp.mean(squared_gradient_norms(d_fn, fake))
+
+
+def path_length_noise(rng, shape, dtype=jnp.float32):
+  """y ~ N(0, I) / sqrt(H W) for images of ``shape`` [B, H, W, C] (StyleGAN2
+  app. B: the normalisation makes the lengths independent of the resolution)."""
+  return jax.random.normal(rng, shape, dtype) / jnp.sqrt(float(shape[1] * shape[2]))
+
+
+def path_lengths(synthesize, ws, rng):
+  """||J_w^T y||_2 per sample (StyleGAN2 eq. 4), y from ``path_length_noise(rng)``.
+
+  ``synthesize``: ws [B, L, D] -> images [B, H, W, C], each sample's image a
+  function of its own ws only. J^T y is one vector-Jacobian product; with the
+  references (all three), its squared norm is summed over w's D coordinates
+  and averaged over the L layers before the square root.
+  """
+  images, vjp = jax.vjp(synthesize, ws)
+  (g,) = vjp(path_length_noise(rng, images.shape, images.dtype))
+  return _safe_norm(jnp.mean(jnp.sum(jnp.square(g), axis=2), axis=1))
+
+
+def path_length_penalty(lengths, pl_mean, decay):
+  """(E (||J_w^T y|| - a)^2, a) with a = pl_mean + decay (E||J_w^T y|| - pl_mean),
+  the running mean the state keeps (StyleGAN2 eq. 4; as the references, the
+  penalty is taken against the updated a, and the returned a carries no gradient)."""
+  a = pl_mean + decay * (jnp.mean(lengths) - pl_mean)
+  return jnp.mean(jnp.square(lengths - a)), jax.lax.stop_gradient(a)

@@ -24,8 +24,8 @@ def standing_stats(generator, params, stats, z, labels):
   (1 - momentum) leaves the batch's mean and (biased) variance, which are what
   training mode normalises with. ``stats`` only gives the tree's structure.
   """
-  if not stats:
-    return stats
+  if "batch_stats" not in stats:   # none, or StyleGAN2's w_avg: the EMA G
+    return stats                    # uses G's (as StyleGAN2-ADA's G_ema copies it)
   zero = jax.tree.map(jnp.zeros_like, stats)
   _, new = apply_with_stats(generator, params, zero, z, labels, train=True)
   return jax.tree.map(lambda v: v / (1.0 - BN_MOMENTUM), new)
@@ -48,9 +48,11 @@ def generator_variables(settings, nets, state):
   return trained_generator(settings, nets, state, settings.use_ema)
 
 
-def generator_images(nets, params, stats, z, labels):
-  """G(z, labels) in evaluation mode (running statistics), in [0, 1]."""
-  images, _ = apply_with_stats(nets.generator, params, stats, z, labels, train=False)
+def generator_images(nets, params, stats, z, labels, **g_kwargs):
+  """G(z, labels) in evaluation mode (running statistics), in [0, 1];
+  ``g_kwargs``: more of G's arguments (StyleGAN2's psi, rngs)."""
+  images, _ = apply_with_stats(nets.generator, params, stats, z, labels, train=False,
+                               **g_kwargs)
   return pm1_to_unit(images)
 
 
@@ -104,10 +106,17 @@ def image_grids(settings, nets, state, batch, rng):
   labels = (jnp.concatenate([y for _, y in inputs.values()])
             if settings.num_classes else None)
   images = generate(settings, nets, state, z, labels)
+  return split_grids(settings, images, {name: grid_z.shape[0]
+                                        for name, (grid_z, _) in inputs.items()})
+
+
+def split_grids(settings, images, counts):
+  """name -> [rows, grid_columns, H, W, C]: the next ``counts[name]`` of
+  ``images`` (concatenated in the order of ``counts``) for each grid."""
   images = images.reshape((-1, settings.grid_columns) + settings.image_shape)
   grids, start = {}, 0
-  for name, (grid_z, _) in inputs.items():
-    rows = grid_z.shape[0] // settings.grid_columns
+  for name, count in counts.items():
+    rows = count // settings.grid_columns
     grids[name] = images[start:start + rows]
     start += rows
   return grids

@@ -6,6 +6,7 @@ only reads ``state.step``): a resumed run continues exactly, including ADA's
 p and its r_t accumulator (stylegan2-ada's resume resets them), both
 optimisers, G's EMA and the BatchNorm / spectral-norm statistics.
 """
+import dataclasses
 from typing import Any
 
 import flax
@@ -41,3 +42,15 @@ def create_gan_state(rng, g_vars, d_vars, g_opt, d_opt):
       g_ema_params=jax.tree.map(jnp.copy, g_params), g_stats=g_stats,
       d_stats=d_stats, ada_p=zero, ada_rt_sum=zero, ada_rt_count=zero,
       rng=jnp.asarray(rng, jnp.uint32))
+
+
+@flax.struct.dataclass
+class StyleGAN2State(GANState):
+  """A GANState with StyleGAN2's path-length mean (its w_avg is in g_stats)."""
+  pl_mean: jax.Array     # float32 scalar: a, the running mean of path lengths (eq. 4)
+
+
+def with_path_length_mean(state, pl_mean=0.0):
+  """The StyleGAN2State of a GANState, with a = ``pl_mean``."""
+  fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(GANState)}
+  return StyleGAN2State(**fields, pl_mean=jnp.asarray(pl_mean, jnp.float32))

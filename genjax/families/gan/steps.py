@@ -74,7 +74,7 @@ def discriminator_objective(settings, nets, d_params, d_stats, images, labels,
                                        both_labels, train=True, update_stats=True)
   real_logits, fake_logits = logits[:num], logits[num:]
   loss = losses.discriminator_loss(settings.loss, real_logits, fake_logits)
-  penalty = jnp.zeros((), jnp.float32)
+  penalty = jnp.zeros((), loss.dtype)
   if settings.penalty != "none":
     d_fn = lambda x: apply_with_stats(nets.discriminator, d_params, d_stats, x, labels,
                                       train=True, update_stats=False)[0]
@@ -82,9 +82,16 @@ def discriminator_objective(settings, nets, d_params, d_stats, images, labels,
     penalty = jax.lax.cond(
         d_iter % k == 0,
         lambda: penalty_value(settings, d_fn, images[:num], images[num:], penalty_rng),
-        lambda: jnp.zeros((), jnp.float32))
+        lambda: jnp.zeros((), loss.dtype))
     loss = loss + settings.penalty_weight * k * penalty
   return loss, (new_stats, real_logits, fake_logits, penalty)
+
+
+def generator_rngs(rng):
+  """The rng streams of G's training passes: StyleGAN2's noise inputs and
+  style mixing (the other generators draw nothing)."""
+  noise, mixing = jax.random.split(rng)
+  return {"noise": noise, "mixing": mixing}
 
 
 def discriminator_step(settings, nets, state, real, labels, rng, d_iter, d_vars):
@@ -94,7 +101,7 @@ def discriminator_step(settings, nets, state, real, labels, rng, d_iter, d_vars)
   z_rng, augment_rng, penalty_rng = jax.random.split(rng, 3)
   z = sample_latents(settings, z_rng, real.shape[0])
   fake, _ = apply_with_stats(nets.generator, state.g_params, state.g_stats, z, labels,
-                             train=True)
+                             train=True, rngs=generator_rngs(jax.random.fold_in(rng, 3)))
   fake = jax.lax.stop_gradient(fake)
   images = augment_images(settings, augment_rng, jnp.concatenate([real, fake]),
                           state.ada_p)
@@ -125,15 +132,28 @@ def discriminator_steps(settings, nets, state, real, labels, rng):
 
 
 def generator_objective(settings, nets, g_params, g_stats, d_params, d_stats, z,
-                        labels, augment_rng, ada_p):
-  """G's loss on D's logits of its augmented fakes; returns (loss, G's new statistics)."""
+                        labels, augment_rng, ada_p, rngs=None):
+  """G's loss on D's logits of its augmented fakes; returns (loss, G's new
+  statistics). ``rngs``: G's rng streams (``generator_rngs``)."""
   fake, new_g_stats = apply_with_stats(nets.generator, g_params, g_stats, z, labels,
-                                       train=True)
+                                       train=True, rngs=rngs)
   fake_logits, _ = apply_with_stats(
       nets.discriminator, d_params, d_stats,
       augment_images(settings, augment_rng, fake, ada_p), labels, train=True,
       update_stats=False)
   return losses.generator_loss(settings.loss, fake_logits), new_g_stats
+
+
+def update_generator(nets, state, grads, g_stats):
+  """G's optimiser step on ``grads``, then its EMA; the state with G's
+  parameters, optimiser state, EMA and statistics (``g_stats``) replaced."""
+  updates, g_opt_state = nets.g_optimizer.update(grads, state.g_opt_state,
+                                                 state.g_params)
+  g_params = optax.apply_updates(state.g_params, updates)
+  ema = ema_update(state.g_ema_params, g_params,
+                   ema_decay_warmup(state.step, nets.ema_decay))
+  return state.replace(g_params=g_params, g_opt_state=g_opt_state,
+                       g_ema_params=ema, g_stats=g_stats)
 
 
 def generator_step(settings, nets, state, labels, rng, num):
@@ -145,14 +165,8 @@ def generator_step(settings, nets, state, labels, rng, num):
   objective = functools.partial(generator_objective, settings, nets)
   (g_loss, g_stats), grads = jax.value_and_grad(objective, has_aux=True)(
       state.g_params, state.g_stats, state.d_params, state.d_stats, z, labels,
-      augment_rng, state.ada_p)
-  updates, g_opt_state = nets.g_optimizer.update(grads, state.g_opt_state,
-                                                 state.g_params)
-  g_params = optax.apply_updates(state.g_params, updates)
-  ema = ema_update(state.g_ema_params, g_params,
-                   ema_decay_warmup(state.step, nets.ema_decay))
-  new_state = state.replace(g_params=g_params, g_opt_state=g_opt_state,
-                            g_ema_params=ema, g_stats=g_stats)
+      augment_rng, state.ada_p, generator_rngs(jax.random.fold_in(rng, 2)))
+  new_state = update_generator(nets, state, grads, g_stats)
   return new_state, dict(g_loss=g_loss, g_grad_norm=optax.global_norm(grads))
 
 
@@ -186,8 +200,10 @@ def step_metrics(d_metrics, g_metrics, ada_p):
               ada_p=ada_p, **g_metrics)
 
 
-def train_step(settings, nets, state, batch):
-  """One GAN step (the module docstring): n_critic D steps, one G step, ADA."""
+def train_step(settings, nets, state, batch, g_step=generator_step):
+  """One GAN step (the module docstring): n_critic D steps, one G step
+  (``g_step``, with generator_step's arguments; StyleGAN2's adds its
+  path-length regulariser), ADA."""
   rng = step_rng(state.rng, state.step)
   real = batch["image"].astype(jnp.float32)
   labels = batch_labels(settings, batch)
@@ -195,9 +211,8 @@ def train_step(settings, nets, state, batch):
       settings, nets, state, real, labels, rng)
   trained_d = state.replace(d_params=d_params, d_opt_state=d_opt_state,
                             d_stats=d_stats)
-  trained, g_metrics = generator_step(settings, nets, trained_d, labels,
-                                      jax.random.fold_in(rng, settings.n_critic),
-                                      real.shape[0])
+  trained, g_metrics = g_step(settings, nets, trained_d, labels,
+                              jax.random.fold_in(rng, settings.n_critic), real.shape[0])
   ada = ada_step(settings, state, d_metrics["r_t"], real.shape[0])
   new_state = trained.replace(step=state.step + 1, **ada)
   return new_state, step_metrics(d_metrics, g_metrics, ada["ada_p"])
