@@ -1,6 +1,8 @@
 """Normalisation helpers shared by the families."""
 import flax.linen as nn
 
+from genjax.errors import unknown_name
+
 
 def num_groups(channels, max_groups=32, min_group_size=2):
   """The largest divisor of ``channels`` at most ``max_groups`` and ``channels / min_group_size``.
@@ -23,3 +25,28 @@ def group_norm(x, max_groups=32, epsilon=1e-6, name=None):
   """
   return nn.GroupNorm(num_groups=num_groups(x.shape[-1], max_groups),
                       epsilon=epsilon, name=name)(x)
+
+
+IMAGE_NORMS = ("batch", "instance", "none")
+
+
+def image_norm(x, kind, train, name=None):
+  """pix2pix / CycleGAN's norm layer ``kind`` on NHWC ``x`` (call inside an
+  ``nn.compact`` method): 'batch' (affine BatchNorm, PyTorch's momentum 0.1 and
+  eps 1e-5; running statistics when not ``train``), 'instance' (PyTorch's
+  ``InstanceNorm2d`` default: per image and channel, no affine parameters,
+  eps 1e-5) or 'none'."""
+  if kind == "batch":
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                        name=name)(x)
+  if kind == "instance":
+    return nn.InstanceNorm(epsilon=1e-5, use_bias=False, use_scale=False, name=name)(x)
+  if kind == "none":
+    return x
+  raise unknown_name("norm layer", kind, IMAGE_NORMS)
+
+
+def norm_has_affine(kind):
+  """Whether ``kind``'s layer shifts its output (then a conv before it needs
+  no bias: pix2pix's use_bias = norm is instance norm, i.e. not batch norm)."""
+  return kind == "batch"
