@@ -15,6 +15,7 @@ FAMILIES = {
     "autoregressive": "genjax.families.autoregressive.factory:make_family",
     "diffusion": "genjax.families.diffusion.family:make_family",
     "gan": "genjax.families.gan.family:make_family",
+    "translation": "genjax.families.translation.family:make_family",
 }
 
 

@@ -42,4 +42,10 @@ apt_optional /usr/share/datasets/fashion-mnist Fashion-MNIST dataset-fashion-mni
 # whose raqm layout (for the emoji sequences) loads libfribidi.
 apt_optional /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf "Noto Color Emoji" \
   fonts-noto-color-emoji libfribidi0
+# Offline font_digits: the digits of every installed font. DejaVu alone gives
+# a small set (and a warning); Noto, Liberation and URW's base 35 add typefaces.
+apt_optional /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf DejaVu fonts-dejavu-core
+apt_optional /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf "Noto fonts" fonts-noto-core
+apt_optional /usr/share/fonts/truetype/liberation2 "Liberation fonts" fonts-liberation2
+apt_optional /usr/share/fonts/opentype/urw-base35 "URW base35 fonts" fonts-urw-base35
 echo "setup: done (.venv)"

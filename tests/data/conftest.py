@@ -4,12 +4,14 @@ The offline MNIST builder is prepared in the default data dir
 (``$GENJAX_DATA_DIR`` or ``~/.cache/genjax/tfds``), shared with the other
 tests: preparing it takes ~15 s, once per machine.
 """
+import pathlib
 import socket
 
 import pytest
 
 from genjax.data import builders
 from genjax.data import emoji
+from genjax.data import font_digits
 from genjax.data._tf import tfds
 from genjax.data.sources import ANIMAL_INSTALL
 from genjax.data.sources import animal_silhouettes_paths
@@ -47,6 +49,28 @@ def emoji_font():
   except DataError:
     pytest.skip(f"Noto Color Emoji or libfribidi is absent ({emoji.FONT_INSTALL} "
                 f"{emoji.RAQM_INSTALL.split()[-1]}, as root)")
+
+
+# Debian's fonts-dejavu-core: the fonts every machine here has.
+DEJAVU_CORE = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf",
+               "DejaVuSansMono-Bold.ttf", "DejaVuSerif.ttf",
+               "DejaVuSerif-Bold.ttf")
+
+
+@pytest.fixture
+def dejavu_core_dir(monkeypatch, tmp_path):
+  """$GENJAX_FONT_DIRS -> a folder of links to fonts-dejavu-core's six fonts
+  (a small, fast font_digits set); skips without them."""
+  source = pathlib.Path("/usr/share/fonts/truetype/dejavu")
+  if not all((source / n).is_file() for n in DEJAVU_CORE):
+    pytest.skip("fonts-dejavu-core is not installed "
+                "(apt-get install fonts-dejavu-core, as root)")
+  fonts = tmp_path / "fonts"
+  fonts.mkdir()
+  for name in DEJAVU_CORE:
+    (fonts / name).symlink_to(source / name)
+  monkeypatch.setenv(font_digits.FONT_DIRS_ENV, str(fonts))
+  return fonts
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ TWINS = sorted(n for n, cls in builders.OFFLINE_BUILDERS.items()
 
 def test_builders_without_a_catalog_twin_are_the_expected_ones():
   assert sorted(set(builders.OFFLINE_BUILDERS) - set(TWINS)) == [
-      "animal_silhouettes", "emoji32", "emoji64", "lfw_subset"]
+      "animal_silhouettes", "emoji32", "emoji64", "font_digits", "lfw_subset"]
 
 
 @pytest.mark.parametrize("name", TWINS)
@@ -42,7 +42,8 @@ def test_offline_builder_has_the_catalog_spec(name, tmp_path, no_downloads):
 # The optional sources, and the fixtures that skip without them (conftest.py).
 SOURCE_FIXTURES = {"fashion_mnist": "fashion_mnist",
                    "animal_silhouettes": "animal_silhouettes",
-                   "emoji32": "emoji_font", "emoji64": "emoji_font"}
+                   "emoji32": "emoji_font", "emoji64": "emoji_font",
+                   "font_digits": "dejavu_core_dir"}  # six fonts: fast
 IMAGE_SHAPES = {"lfw_subset": (25, 25, 1), "emoji32": (32, 32, 3),
                 "emoji64": (64, 64, 3)}  # the others: (28, 28, 1)
 

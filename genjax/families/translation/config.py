@@ -1,0 +1,52 @@
+"""Defaults of the translation family (image-to-image GANs); experiments
+override a few fields."""
+from genjax.config import base_config, shrink_for_smoke
+from genjax.errors import ConfigError
+
+
+def default_config():
+  c = base_config()
+  c.family = "translation"
+  c.model.update(dict(
+      name="pix2pix",            # MODELS of family.py
+      image_shape=(32, 32, 1),   # the target images (batch['image'])
+      source_key="source",       # the batch field G translates (pix2pix: its pair)
+      source_shape=(32, 32, 1),  # its [H, W, C]; H, W must equal the target's
+      generator="unet",          # unet (pix2pix) | resnet (CycleGAN)
+      ngf=64,                    # G's first width
+      num_downs=5,               # U-Net: stride-2 levels (8 for 256 px: 1x1 bottleneck)
+      n_blocks=9,                # ResNet G: residual blocks (9 for 256 px, 6 for 128)
+      norm="batch",              # G's and D's norm: batch | instance | none
+      dropout=True,              # U-Net: dropout 0.5 in its inner layers, at test too
+      ndf=64,                    # PatchGAN's first width
+      n_layers=2,                # PatchGAN stride-2 layers: 1 -> 16x16, 2 -> 34x34, 3 -> 70x70
+      gan_mode="vanilla",        # vanilla (BCE, pix2pix) | lsgan (least squares, CycleGAN)
+      lambda_gan=1.0,            # weight of G's adversarial term (0: an L1-only U-Net)
+      lambda_l1=100.0,           # pix2pix's lambda (eq. 4)
+  ))
+  c.data.preprocess = ("scale_pm1",)
+  # pix2pix's Adam (Isola et al. 2017 sec. 3.3): lr 2e-4, beta1 0.5; no EMA.
+  c.optim.update(lr=2e-4, b1=0.5, b2=0.999, ema_decay=0.0)
+  c.sample.use_ema = False
+  return c
+
+
+def parse_variant_arg(arg, variants):
+  """``:ARG`` -> (variant or None, smoke): ARG is nothing, 'smoke', one of
+  ``variants``, or a variant and smoke joined by a comma ('l1,smoke')."""
+  parts = [p.strip() for p in str(arg or "").split(",") if p.strip()]
+  kinds = [p for p in parts if p != "smoke"]
+  if len(kinds) > 1 or any(k not in variants for k in kinds):
+    named = ", ".join(f"'{v}'" for v in variants)
+    raise ConfigError(
+        f"Unknown config argument {arg!r}: this experiment takes nothing, 'smoke', "
+        f"one of {named}, or one of them and smoke joined by a comma (e.g. "
+        f"'{variants[0]},smoke').")
+  return (kinds[0] if kinds else None), "smoke" in parts
+
+
+def shrink_translation_for_smoke(c):
+  """The ``:smoke`` run: genjax.config.shrink_for_smoke and tiny players."""
+  shrink_for_smoke(c)
+  c.model.update(ngf=4, ndf=4, n_blocks=1)
+  return c

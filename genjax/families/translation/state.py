@@ -1,0 +1,43 @@
+"""The training state of the translation family: named players.
+
+pix2pix has a generator 'G' and a discriminator 'D'; CycleGAN will have
+'G_AB', 'G_BA', 'D_A', 'D_B' and its fake pools; StarGAN one G and one D.
+Every player's parameters, optimiser state and mutable collections (batch
+statistics) live in dicts keyed by its name, so one state type, one
+checkpoint format and one resume path serve every model, and a resumed run
+continues exactly (the step counter drives the data stream, the rng and the
+learning-rate schedule; ``extra`` holds what else a model keeps, e.g. pools).
+"""
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+
+@flax.struct.dataclass
+class PlayersState:
+  step: jax.Array     # int32 scalar: train_step calls so far
+  params: Any         # {player: params}
+  opt_state: Any      # {player: optimiser state}
+  stats: Any          # {player: {} or {'batch_stats': ...}}
+  rng: jax.Array      # base key (raw uint32[2]); step k uses fold_in(rng, k)
+  extra: Any = flax.struct.field(default_factory=dict)
+
+
+def create_players_state(rng, variables, optimizers, extra=None):
+  """A fresh state from each player's ``init`` variables and its optimiser."""
+  params = {name: v["params"] for name, v in variables.items()}
+  stats = {name: {k: c for k, c in v.items() if k != "params"}
+           for name, v in variables.items()}
+  return PlayersState(
+      step=jnp.zeros((), jnp.int32), params=params,
+      opt_state={name: optimizers[name].init(p) for name, p in params.items()},
+      stats=stats, rng=jnp.asarray(rng, jnp.uint32), extra=dict(extra or {}))
+
+
+def apply_update(optimizer, grads, opt_state, params):
+  """One optimiser step: (new params, new optimiser state)."""
+  updates, opt_state = optimizer.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state
