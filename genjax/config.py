@@ -26,7 +26,8 @@ IDENTITY_KEYS = ("family", "model", "data", "optim", "train.batch_size",
 MODEL_GROUPS = {"vq": ("vqvae", "vqvae2"), "klae": ("klae",), "ldm": ("ldm",),
                 "control": ("controlnet", "multi_controlnet"), "lora": ("lora",),
                 "sr3": ("sr3",),
-                "restore": ("restore",), "stylegan2": ("stylegan2",)}
+                "restore": ("restore",), "stylegan2": ("stylegan2", "stylegan"),
+                "progan": ("progan",)}
 
 
 def dependency(workdir="", step=None, params="ema", experiment=""):
@@ -116,7 +117,8 @@ def base_config():
 
 # Fields added after runs were written, with the value a run written before
 # them had in effect: ``upgraded`` fills them into an older config.json.
-ADDED_FIELDS = {"sample.grid_rows": 8}
+ADDED_FIELDS = {"sample.grid_rows": 8, "model.stylegan2.d_architecture": "resnet",
+                "sample.w_truncation_cutoff": 0}
 
 
 def upgraded(config):
@@ -127,10 +129,27 @@ def upgraded(config):
       *parents, leaf = dotted.split(".")
       node = config
       for part in parents:
-        node = node[part]
-      if leaf not in node:
+        node = node[part] if part in node else None
+        if node is None:   # the group itself is absent (another model's)
+          break
+      if node is not None and leaf not in node:
         node[leaf] = value
   return config
+
+
+def _with_added_fields(plain):
+  """A plain config with the ``ADDED_FIELDS`` it lacks, where their group
+  exists: a run written before a field existed is the same experiment as
+  one that sets the field to the value that run had in effect."""
+  plain = to_plain(plain)
+  for dotted, value in ADDED_FIELDS.items():
+    *parents, leaf = dotted.split(".")
+    node = plain
+    for part in parents:
+      node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+      node.setdefault(leaf, value)
+  return plain
 
 
 def parse_arg(arg, variants=()):
@@ -232,8 +251,11 @@ def identity(plain):
 
 
 def identity_diff(old, new):
-  """The identity keys on which two configs (plain dicts) differ."""
+  """The identity keys on which two configs (plain dicts) differ, each read
+  with the ``ADDED_FIELDS`` it lacks (a dependency's fingerprint, by
+  ``identity``, uses its file as written)."""
   diffs = []
+  old, new = _with_added_fields(old), _with_added_fields(new)
   for key in IDENTITY_KEYS:
     a, b = _identity_value(old, key), _identity_value(new, key)
     if a != b:

@@ -54,23 +54,30 @@ GROUPS_FIELD = "config.optim.groups"
 
 
 def make_schedule(lr, schedule="constant", warmup_steps=0, decay_steps=None,
-                  end_lr_fraction=0.0):
-  """Linear warm-up from 0 over ``warmup_steps``, then constant / cosine / linear decay."""
+                  end_lr_fraction=0.0, hold_steps=0):
+  """Linear warm-up from 0 over ``warmup_steps``, then constant / cosine /
+  linear decay; ``hold_steps`` keeps lr constant for that many steps after the
+  warm-up before the decay starts (CycleGAN's schedule: lr for n_epochs, then
+  linearly to 0 over n_epochs_decay; Zhu et al. 2017 sec. 4). Every value is
+  a function of the step, so a resumed run continues the schedule."""
   if schedule not in SCHEDULES:
     raise unknown_name("learning-rate schedule", schedule, SCHEDULES)
   if schedule == "constant":
     main = optax.constant_schedule(lr)
   else:
-    if not decay_steps or decay_steps <= warmup_steps:
+    start = warmup_steps + hold_steps
+    if not decay_steps or decay_steps <= start:
       raise ConfigError(
-          f"The {schedule!r} schedule needs decay_steps > warmup_steps "
-          f"(got decay_steps={decay_steps}, warmup_steps={warmup_steps}); "
-          "set --config.optim.decay_steps or use schedule='constant'.")
-    n = decay_steps - warmup_steps
+          f"The {schedule!r} schedule needs decay_steps > warmup_steps + hold_steps "
+          f"(got decay_steps={decay_steps}, warmup_steps={warmup_steps}, hold_steps="
+          f"{hold_steps}); set --config.optim.decay_steps or use schedule='constant'.")
+    n = decay_steps - start
     if schedule == "cosine":
       main = optax.cosine_decay_schedule(lr, n, alpha=end_lr_fraction)
     else:
       main = optax.linear_schedule(lr, lr * end_lr_fraction, n)
+    if hold_steps:
+      main = optax.join_schedules([optax.constant_schedule(lr), main], [hold_steps])
   if warmup_steps:
     warm = optax.linear_schedule(0.0, lr, warmup_steps)
     return optax.join_schedules([warm, main], [warmup_steps])
@@ -98,7 +105,7 @@ def clipped(opt, grad_clip):
 def make_optimizer(lr=1e-3, name="adam", schedule="constant", warmup_steps=0,
                    decay_steps=None, end_lr_fraction=0.0, b1=0.9, b2=0.999,
                    eps=1e-8, weight_decay=0.0, momentum=0.9, grad_clip=0.0,
-                   groups=(), **unused):
+                   groups=(), hold_steps=0, **unused):
   """An optax optimiser with optional global-norm clipping and trainable
   groups (``groups``: see the module docstring; ``()`` or None: none).
 
@@ -112,7 +119,8 @@ def make_optimizer(lr=1e-3, name="adam", schedule="constant", warmup_steps=0,
 
   def at_scale(scale):   # the optimiser at scale x lr (lr itself at 1.0)
     rate = lr if scale == 1.0 else lr * scale
-    sched = make_schedule(rate, schedule, warmup_steps, decay_steps, end_lr_fraction)
+    sched = make_schedule(rate, schedule, warmup_steps, decay_steps, end_lr_fraction,
+                          hold_steps)
     return base_optimizer(sched, name, b1, b2, eps, weight_decay, momentum)
 
   if not rules:

@@ -8,6 +8,9 @@ A sample metric is named ``<kind>`` or ``<kind>_<feature net>``:
     is          Inception Score (needs a net with logits: a classifier)
     class_hist  share of samples per predicted class, min and max (mode coverage)
     cond_acc    share of class-c samples classified as c (conditional families)
+    ppl         perceptual path length in W (ppl.py; models with a mapping
+                network, StyleGAN and StyleGAN2): the net's squared feature
+                distance, not the paper's LPIPS-VGG
 
 Feature nets: ``genjax.eval.features.FEATURE_NETS`` (``inception``, ``mnist``,
 ``fashion_mnist``). With no suffix the dataset's own classifier is used when
@@ -29,12 +32,13 @@ import numpy as np
 
 from genjax import data as data_lib
 from genjax.errors import ConfigError, unknown_name
-from genjax.eval import metrics, reference
+from genjax.eval import metrics, ppl, reference
 from genjax.eval.extract import Accumulator, Extractor, check_shape
 from genjax.eval.features import FEATURE_NETS, load_feature_net
 from genjax.core import sharding as shard_lib
 
-KINDS = ("fid", "kid", "pr", "is", "class_hist", "cond_acc")
+KINDS = ("fid", "kid", "pr", "is", "class_hist", "cond_acc", "ppl")
+PATH_EXPORTS = ("styles", "synthesize", "z_dim")   # what ppl needs of a family
 NEEDS_LOGITS = ("is", "class_hist", "cond_acc")
 # Datasets with a domain classifier shipped in genjax/eval/weights.
 DOMAIN_NETS = {"mnist": "mnist", "fashion_mnist": "fashion_mnist"}
@@ -100,6 +104,12 @@ def check_specs(specs, family, image_shape):
       raise ConfigError(
           f"Metric {s.name!r} scores samples, but the {family.family}/{family.model} model "
           "of this experiment does not generate images.")
+    if s.kind == "ppl" and not all(e in family.exports for e in PATH_EXPORTS):
+      raise ConfigError(
+          f"Metric {s.name!r} (perceptual path length) interpolates in W, the "
+          f"space of a mapping network's output; the {family.family}/{family.model} "
+          "model has none (it needs the exports styles and synthesize). Use it "
+          "with model.arch='stylegan' or 'stylegan2'.")
     if s.kind == "cond_acc" and family.num_classes is None and not family.cond_keys:
       raise ConfigError(
           f"Metric {s.name!r} measures class-conditional samples, but the "
@@ -155,8 +165,9 @@ class SampleEvaluator:
     trainer's dependencies' bundles); otherwise (state, rng, num, cond)."""
     self.family, self.config, self.mesh = family, config, mesh
     self.frozen = frozen
-    self.specs = list(specs)
-    check_specs(self.specs, family, image_shape)
+    check_specs(list(specs), family, image_shape)
+    self.specs = [s for s in specs if s.kind != "ppl"]
+    self.path_specs = [s for s in specs if s.kind == "ppl"]   # their own latents
     self.nets = {s.net: load_feature_net(s.net) for s in self.specs}
     self.extractors = {n: Extractor(net, mesh) for n, net in self.nets.items()}
     cfg = config.eval
@@ -226,14 +237,23 @@ class SampleEvaluator:
         batch = shard_lib.to_global(local, self.mesh)
         yield {key: batch[key] for key in keys}, local.get("label")
 
+  def path_lengths(self, state, num_samples):
+    """ppl_<net> of every perceptual path length spec (ppl.py)."""
+    cfg = self.config.eval
+    rep = None if self.mesh is None else shard_lib.replicated(self.mesh)
+    return {f"ppl_{s.net}": ppl.perceptual_path_length(
+        self.family, load_feature_net(s.net), state, num_samples,
+        cfg.sample_batch_size, cfg.seed, self.config.sample.use_ema, rep)
+        for s in self.path_specs}
+
   def __call__(self, state, num_samples, step=None):
+    out = self.path_lengths(state, num_samples)
     if not self.specs:
-      return {}
+      return dict(out, num_samples=int(num_samples)) if out else {}
     for n in self.nets:   # reference first: its cost is paid once, cached
       self.reference(n)
     feats, labels = self.sample_features(
         state, num_samples, desc="samples" if step is None else f"samples@{step}")
-    out = {}
     for s in self.specs:
       out.update(_value_metrics(s, feats[s.net], self.reference(s.net),
                                 self.config.eval, labels))

@@ -28,6 +28,16 @@ def test_constant_and_linear():
   np.testing.assert_allclose(float(s(25)), 0.75, rtol=1e-6)
 
 
+def test_hold_then_linear_is_cyclegans_schedule():
+  """lr for hold_steps, then linearly to 0 at decay_steps (Zhu et al. 2017 sec. 4:
+  100 epochs at 2e-4, then linearly to zero over the next 100)."""
+  s = optim.make_schedule(2e-4, "linear", decay_steps=200, hold_steps=100)
+  for t, want in ((0, 2e-4), (99, 2e-4), (100, 2e-4), (150, 1e-4), (175, 5e-5), (200, 0.0)):
+    np.testing.assert_allclose(float(s(t)), want, rtol=1e-5, atol=1e-12)
+  with pytest.raises(ConfigError, match="hold_steps=100"):
+    optim.make_schedule(1.0, "linear", decay_steps=100, hold_steps=100)
+
+
 def test_bad_schedule_and_optimizer_names_list_valid_ones():
   with pytest.raises(ConfigError, match="cosine"):
     optim.make_schedule(1.0, "cosin")

@@ -76,6 +76,19 @@ def test_resize_shapes_and_dtypes():
   np.testing.assert_array_equal(run("resize(3)", constant), 77)
 
 
+def test_pad_adds_a_constant_border_as_numpy_pad():
+  x = images(h=6, w=5)
+  expected = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)))
+  padded = run("pad(2)", x)
+  np.testing.assert_array_equal(padded, expected)
+  assert padded.dtype == np.uint8
+  scaled = x.astype(np.float32) / 127.5 - 1
+  grey = run("pad(1, value=-1)", scaled)
+  np.testing.assert_array_equal(grey[:, 0], -1)
+  np.testing.assert_array_equal(grey[:, 1:-1, 1:-1], scaled)
+  assert pp.output_shape(["pad(2)", "scale_pm1"], (28, 28, 1)) == (32, 32, 1)
+
+
 def test_flip_lr_flips_whole_examples_about_half():
   x = images(batch=400, seed=1, extremes=False)
   y = run("flip_lr", x)
@@ -133,6 +146,7 @@ def test_output_shape():
     ("sclae_01", "Unknown preprocessing op 'sclae_01'. Did you mean"),
     ("resize", "missing a required argument"),
     ("resize(0)", "positive integers"),
+    ("pad(-1)", "size must be an integer >= 0"),
     ("resize(2, 3, 4)", "too many positional"),
     ("binarize_static(1.5)", r"threshold must be a number in \[0,1\]"),
     ("resize(size)", "Python literals"),

@@ -8,7 +8,7 @@ def default_config():
   c = base_config()
   c.family = "gan"
   c.model.update(dict(
-      arch="dcgan",               # mlp | dcgan | resnet | stylegan2 (models.ARCHS)
+      arch="dcgan",               # mlp | dcgan | resnet | stylegan2 | stylegan (models.ARCHS)
       image_shape=(28, 28, 1),
       z_dim=100,                  # latent size; z ~ N(0, I)
       g_hidden=(256, 512, 1024),  # MLP G widths (Linear + BatchNorm + ReLU blocks)
@@ -33,6 +33,7 @@ def default_config():
       ada_interval=4,             # update p every this many steps
       ada_kimg=500,               # p can move 0 -> 1 in this many thousand images
       stylegan2=stylegan2_group(),
+      progan=progan_group(),
   ))
   c.data.preprocess = ("scale_pm1",)   # 8-bit data -> [-1, 1], G's tanh range
   # DCGAN's Adam (Radford et al. 2016): lr 2e-4, beta1 0.5. d_lr: D's learning
@@ -46,6 +47,9 @@ def default_config():
   # StyleGAN2's truncation in w (Karras et al. 2019): w_avg + psi (w - w_avg),
   # psi in [0, 1] (1 = none); w_truncation_grid: the psis of its grid's rows.
   c.sample.update(dict(w_truncation=1.0, w_truncation_grid=(1.0, 0.7, 0.5, 0.0)))
+  # w_truncation_cutoff > 0: truncate only the layers of w below it (StyleGAN's
+  # truncation_cutoff = 8, the coarse and middle styles at 1024); 0: all.
+  c.sample.w_truncation_cutoff = 0
   return c
 
 
@@ -53,7 +57,9 @@ def stylegan2_group():
   """model.stylegan2: StyleGAN2 (arch='stylegan2', stylegan2.py; Karras et al.
   2020, "Analyzing and Improving the Image Quality of StyleGAN"). Defaults:
   config F (StyleGAN2-ADA's 'stylegan2' configuration). Its R1 is the
-  family's: penalty='r1', penalty_weight = gamma / 2, penalty_every = 16."""
+  family's: penalty='r1', penalty_weight = gamma / 2, penalty_every = 16.
+  StyleGAN (arch='stylegan', stylegan.py) reads the same group; its
+  experiments set channel_base 16384, d_architecture 'orig', pl_weight 0."""
   return dict(
       w_dim=512,                  # size of w (z's is model.z_dim)
       mapping_layers=8,           # depth of the mapping network z -> w (and D's label mapping)
@@ -62,12 +68,28 @@ def stylegan2_group():
       channel_max=512,
       mbstd_group=4,              # minibatch standard deviation: samples per group
       mbstd_channels=1,           # and the feature maps it appends
+      d_architecture="resnet",    # D: resnet (StyleGAN2) | orig (ProGAN's / StyleGAN's, no skips)
       style_mixing=0.9,           # probability of style mixing regularisation (StyleGAN sec. 3.1)
       w_avg_beta=0.995,           # decay of w_avg, the running mean of w (truncation's centre)
       pl_weight=2.0,              # path-length regularisation weight (0: off; app. B)
       pl_interval=4,              # lazy: every pl_interval G steps, scaled by pl_interval
       pl_batch_shrink=2,          # its batch: train.batch_size // pl_batch_shrink
       pl_decay=0.01,              # decay of a, the running mean of path lengths
+  )
+
+
+def progan_group():
+  """model.progan: ProGAN (arch='progan', progan.py; Karras et al. 2018,
+  "Progressive Growing of GANs"). Defaults: the paper's CelebA-HQ networks and
+  schedule. Its loss is the family's WGAN-GP (loss='wasserstein',
+  penalty='gp', penalty_weight=10) plus the drift term below."""
+  return dict(
+      fmap_base=8192,             # channels of stage s: min(fmap_base / 2^s, fmap_max)
+      fmap_max=512,
+      mbstd_group=4,              # minibatch stddev group (0 or 1: none)
+      fade_kimg=600.0,            # thousands of images fading in each new level (alpha 0 -> 1)
+      stable_kimg=600.0,          # then at alpha 1 (level 0: only this)
+      epsilon_drift=0.001,        # D's loss + epsilon_drift * E[D(x_real)^2] (app. A.1)
   )
 
 
@@ -85,10 +107,23 @@ def shrink_gan_for_smoke(c, eval_metrics=("d_real", "fid_mnist")):
            d_channels=tuple([8] * len(m.d_channels)))
   # StyleGAN2: 8 channels up to 16x16, 4 at 32x32; a 1-layer mapping
   m.stylegan2.update(w_dim=8, mapping_layers=1, channel_base=128, channel_max=8)
+  # ProGAN: 8 channels up to 16x16, 4 at 32x32; a level every 32 images
+  # (2 smoke steps): stable 4x4, a fade into 8x8 (resumed mid-fade), 8x8
+  m.progan.update(fmap_base=64, fmap_max=8, fade_kimg=0.032, stable_kimg=0.032)
   c.train.eval_metrics = ("d_real",)
   c.eval.metrics = tuple(eval_metrics)
   c.sample.truncation_grid = (0.5, 0.0)
   c.sample.grid_columns = 4
+  return c
+
+
+def smoke_on_emoji32(c, eval_metrics=("d_real",)):
+  """The ``:smoke`` run of a GPU-sized experiment whose data need a manual
+  download (tfds' mock data cannot stand in): ``shrink_gan_for_smoke``, then
+  32x32 colour images of the offline ``emoji32`` set."""
+  shrink_gan_for_smoke(c, eval_metrics)
+  c.model.image_shape = (32, 32, 3)
+  c.data.update(name="emoji32", offline=True, eval_split="test", shuffle_buffer=1_000)
   return c
 
 

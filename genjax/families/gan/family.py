@@ -12,7 +12,9 @@ Config read (``config.model`` unless said otherwise; defaults in config.py):
                 ada_interval, ada_kimg)
   config.optim  lr (G), d_lr (D; TTUR; None = lr), b1, b2, grad_clip, ema_decay (G's EMA)
   config.sample truncation psi (0 = none), truncation_grid, grid_columns, use_ema
-  model.stylegan2, sample.w_truncation(_grid)   arch 'stylegan2' (stylegan2_family.py)
+  model.stylegan2, sample.w_truncation(_grid, _cutoff)   archs 'stylegan2' and
+                'stylegan' (stylegan2_family.py; StyleGAN's synthesis: stylegan.py)
+  model.progan  arch 'progan' (progan_family.py)
 
 Where the functions live (each a top-level pure function of ``(settings,
 nets, ...)``; ``make_family`` binds the first two):
@@ -42,7 +44,7 @@ from genjax.errors import ConfigError, check_choice
 from genjax.families.base import Family, pm1_to_unit
 from genjax.families.gan import augment as augment_lib
 from genjax.families.gan import evaluation, exports, losses, models, sampling, steps
-from genjax.families.gan import stylegan2_family
+from genjax.families.gan import progan_family, stylegan2_family
 from genjax.families.gan.state import create_gan_state
 
 PENALTIES = ("none", "r1", "r2", "gp")
@@ -81,7 +83,8 @@ class Settings:
   truncation_grid: Tuple[float, ...]
   grid_columns: int
   use_ema: bool
-  stylegan2: Any = None         # arch 'stylegan2': its StyleGAN2Settings (stylegan2_family.py)
+  stylegan2: Any = None         # archs 'stylegan2', 'stylegan': StyleGAN2Settings (stylegan2_family.py)
+  progan: Any = None            # arch 'progan': its ProGANSettings (progan_family.py)
 
 
 def dataset_num_classes(data_config):
@@ -194,7 +197,8 @@ def read_settings(config):
       truncation_grid=tuple(float(psi) for psi in field("sample.truncation_grid")),
       grid_columns=int(field("sample.grid_columns")),
       use_ema=bool(field("sample.use_ema")),
-      stylegan2=stylegan2_family.read_stylegan2_settings(config))
+      stylegan2=stylegan2_family.read_stylegan2_settings(config),
+      progan=progan_family.read_progan_settings(config))
   check_conditioning(settings, field("data"))
   check_step_counts(settings)
   check_discriminator_constraints(settings)
@@ -220,7 +224,7 @@ def build_networks(settings):
       d_channels=settings.d_channels, num_classes=settings.num_classes,
       g_cond=settings.g_cond, d_cond=settings.d_cond,
       spectral_norm=settings.spectral_norm, d_batch_norm=settings.d_batch_norm,
-      stylegan2=settings.stylegan2)
+      stylegan2=settings.stylegan2, progan=settings.progan)
   g_optimizer, ema_decay = optimizer_from_config(settings.optim)
   # optim.groups (trainable groups) name G's parameters: D trains whole.
   d_optimizer = make_optimizer(**dict(settings.optim, lr=settings.d_lr, groups=()))
@@ -257,6 +261,8 @@ def make_family(config, deps=None):
              exports=exports.family_exports(settings, nets))
   if settings.stylegan2 is not None:
     fns.update(stylegan2_family.family_functions(settings, nets, fns["init"]))
+  if settings.progan is not None:
+    fns.update(progan_family.family_functions(settings, nets, fns["init"]))
   return Family(
       family="gan", model=settings.arch,
       eval_metrics={name: bind(fn) for name, fn in metrics.items()},

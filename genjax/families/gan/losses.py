@@ -104,6 +104,13 @@ def gradient_penalty(d_fn, real, fake, rng, target=1.0):
   return jnp.mean(jnp.square(norms - target))
 
 
+def drift_penalty(real_logits):
+  """E[D(x)^2] over real logits (Karras et al. 2018, "Progressive Growing of
+  GANs", app. A.1: epsilon_drift times it joins the critic's loss, keeping its
+  output near 0 without constraining the WGAN objective; epsilon 0.001)."""
+  return jnp.mean(jnp.square(_flat(real_logits)))
+
+
 def r1_penalty(d_fn, real):
   """R1 = E_real ||grad_x D(x)||^2 (Mescheder et al. 2018 eq. 9, without the factor gamma / 2)."""
   return jnp.mean(squared_gradient_norms(d_fn, real))

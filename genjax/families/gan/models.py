@@ -1,5 +1,5 @@
 """GAN generators and discriminators: MLP GAN, DCGAN, a small SNGAN-style ResNet
-(StyleGAN2's networks: stylegan2.py).
+(StyleGAN2's networks: stylegan2.py; StyleGAN's: stylegan.py).
 
 Conventions (every network here):
   G(z [B, z_dim], labels int32 [B] or None, train) -> images [B, H, W, C] in [-1, 1]
@@ -32,10 +32,12 @@ import jax
 import jax.numpy as jnp
 
 from genjax.errors import ConfigError, check_choice
+from genjax.families.gan import stylegan as stylegan_nets
+from genjax.families.gan import progan as progan_nets
 from genjax.families.gan import stylegan2 as stylegan2_nets
 from genjax.nn.conv import Conv, UpConv, upsample_nearest
 
-ARCHS = ("mlp", "dcgan", "resnet", "stylegan2")
+ARCHS = ("mlp", "dcgan", "resnet", "stylegan2", "stylegan", "progan")
 G_CONDS = ("concat", "cbn")
 D_CONDS = ("concat", "projection")
 BN_MOMENTUM = 0.9
@@ -348,18 +350,23 @@ class ResNetDiscriminator(nn.Module):
 def make_networks(arch, image_shape, *, g_hidden=(256, 512, 1024),
                   d_hidden=(512, 256), g_channels=(128, 64), d_channels=(64, 128),
                   num_classes=0, g_cond="cbn", d_cond="projection",
-                  spectral_norm=False, d_batch_norm=False, stylegan2=None):
+                  spectral_norm=False, d_batch_norm=False, stylegan2=None, progan=None):
   """(G, D) modules for ``arch`` in ARCHS, from plain arguments.
 
   ``g_hidden``/``d_hidden`` are the MLP widths; ``g_channels``/``d_channels``
   the conv widths (G: one entry per 2x upsampling; D: one per 2x downsampling);
-  ``stylegan2``: StyleGAN2's settings (``stylegan2.make_networks``).
+  ``stylegan2``: StyleGAN2's settings (``stylegan2.make_networks``);
+  ``progan``: ProGAN's (``progan.make_networks``).
   """
   check_choice("GAN architecture", arch, ARCHS)
   check_cond(num_classes, g_cond, d_cond)
   image_shape = tuple(int(d) for d in image_shape)
   if arch == "stylegan2":
     return stylegan2_nets.make_networks(image_shape, num_classes, stylegan2)
+  if arch == "stylegan":
+    return stylegan_nets.make_stylegan_networks(image_shape, num_classes, stylegan2)
+  if arch == "progan":
+    return progan_nets.make_networks(image_shape, num_classes, progan)
   if arch == "mlp":
     if d_batch_norm:
       raise ConfigError("model.d_batch_norm=True: the MLP discriminator has no "

@@ -54,3 +54,16 @@ def with_path_length_mean(state, pl_mean=0.0):
   """The StyleGAN2State of a GANState, with a = ``pl_mean``."""
   fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(GANState)}
   return StyleGAN2State(**fields, pl_mean=jnp.asarray(pl_mean, jnp.float32))
+
+
+@flax.struct.dataclass
+class ProGANState(GANState):
+  """A GANState with ProGAN's count of real images shown, from which the
+  level and alpha of progressive growing follow (progan_family.py)."""
+  images_seen: jax.Array   # int32 scalar: real images shown to D so far
+
+
+def with_images_seen(state, images_seen=0):
+  """The ProGANState of a GANState, having seen ``images_seen`` images."""
+  fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(GANState)}
+  return ProGANState(**fields, images_seen=jnp.asarray(images_seen, jnp.int32))

@@ -62,10 +62,16 @@ def penalty_value(settings, d_fn, real, fake, rng):
   return losses.gradient_penalty(d_fn, real, fake, rng)  # Gulrajani et al. 2017 eq. 3
 
 
+def drift_weight(settings):
+  """ProGAN's epsilon_drift (model.progan.epsilon_drift); 0 for the other architectures."""
+  return settings.progan.epsilon_drift if settings.progan is not None else 0.0
+
+
 def discriminator_objective(settings, nets, d_params, d_stats, images, labels,
                             penalty_rng, d_iter):
-  """D's loss on ``images`` = concat([real, fake]) (both halves' ``labels``),
-  plus, on every ``penalty_every``-th D step ``d_iter``, penalty_weight * k *
+  """D's loss on ``images`` = concat([real, fake]) (both halves' ``labels``)
+  (ProGAN: plus epsilon_drift * E[D(real)^2]), plus, on every
+  ``penalty_every``-th D step ``d_iter``, penalty_weight * k *
   penalty (lazy regularisation, Karras et al. 2020b sec. 4).
   Returns (loss, (new D statistics, real logits, fake logits, penalty))."""
   num = images.shape[0] // 2
@@ -74,6 +80,8 @@ def discriminator_objective(settings, nets, d_params, d_stats, images, labels,
                                        both_labels, train=True, update_stats=True)
   real_logits, fake_logits = logits[:num], logits[num:]
   loss = losses.discriminator_loss(settings.loss, real_logits, fake_logits)
+  if drift_weight(settings):   # ProGAN's drift term on the reals
+    loss = loss + drift_weight(settings) * losses.drift_penalty(real_logits)
   penalty = jnp.zeros((), loss.dtype)
   if settings.penalty != "none":
     d_fn = lambda x: apply_with_stats(nets.discriminator, d_params, d_stats, x, labels,

@@ -19,7 +19,10 @@ Generator (sec. 2, fig. 2d; app. B; the skip architecture of fig. 7b / sec. 4.1)
             bias) added to ``upsample2d`` of the previous image. No tanh.
 Discriminator (the residual architecture of fig. 7c): fromRGB (1x1) at the
 input resolution, then per resolution R..8 a block [conv 3x3, conv 3x3 down 2]
-plus a 1x1 down-2 skip without bias, the sum times sqrt(1/2); at 4x4 the
+plus a 1x1 down-2 skip without bias, the sum times sqrt(1/2) (``architecture=
+'orig'``: no skip, StyleGAN2-ADA's 'orig', which is ProGAN's and StyleGAN's D
+at a fixed resolution; its [1,3,3,1] down-conv equals their blur [1,2,1],
+conv, 2x2 average pool, since the filters commute with the conv); at 4x4 the
 epilogue: minibatch stddev (group 4, ProGAN sec. 3), conv 3x3, dense, dense ->
 score. Conditional models project the features on a mapped label
 (StyleGAN2-ADA's ``cmap``: score = <out(x), cmap(y)> / sqrt(dim); Miyato &
@@ -49,24 +52,26 @@ import jax
 import jax.numpy as jnp
 
 from genjax.errors import ConfigError
-from genjax.families.gan.truncation import truncate_toward_mean
+from genjax.families.gan.truncation import truncate_layers
 from genjax.nn.equalized import SQRT2, EqualConv, EqualDense
 from genjax.nn.modulated import ModulatedConv
 from genjax.nn.resample import upsample2d
 from genjax.nn.style import NoiseInjection, minibatch_stddev, pixel_norm
 
 LRELU_SLOPE = 0.2
+D_ARCHITECTURES = ("resnet", "orig")   # StyleGAN2-ADA's D architectures ('skip' not built)
 SQRT_HALF = math.sqrt(0.5)
 CONST_NOISE_SEED = 0   # the fixed noise images of noise-free (rng-less) passes
 
 
-def resolution_log2(image_shape):
-  """log2 of the square resolution R = 4 * 2^k (k >= 1); else a ConfigError."""
+def resolution_log2(image_shape, arch="stylegan2"):
+  """log2 of the square resolution R = 4 * 2^k (k >= 1); else a ConfigError
+  naming model.arch ``arch``."""
   h, w = int(image_shape[0]), int(image_shape[1])
   k = max(h, 1).bit_length() - 1
   if h != w or h < 8 or 2 ** k != h:
     raise ConfigError(
-        f"model.arch='stylegan2' builds square images whose side is 4 * 2^k "
+        f"model.arch={arch!r} builds square images whose side is 4 * 2^k "
         f"(8, 16, 32, ..., 1024): its generator starts from a learned 4x4 "
         f"constant and doubles the resolution once per block, and its "
         f"discriminator halves it back to 4x4. model.image_shape "
@@ -243,14 +248,19 @@ class StyleGAN2Generator(nn.Module):
   num_classes: int = 0
   style_mixing: float = 0.9
   w_avg_beta: float = 0.995
+  truncation_cutoff: int = 0    # > 0: truncate only ws[:cutoff] (StyleGAN's 8)
   impl: Any = None
 
   def setup(self):
     self.mapping = MappingNetwork(self.w_dim, self.mapping_layers, self.mapping_lr_mul,
                                   self.num_classes)
-    self.synthesis = SynthesisNetwork(self.image_shape[0], self.image_shape[2],
-                                      self.channel_base, self.channel_max, self.impl)
+    self.synthesis = self.synthesis_network()
     self.w_avg = self.variable("w_avg", "w_avg", jnp.zeros, (self.w_dim,), jnp.float32)
+
+  def synthesis_network(self):
+    """The synthesis network ws -> images (StyleGAN's generator overrides it)."""
+    return SynthesisNetwork(self.image_shape[0], self.image_shape[2], self.channel_base,
+                            self.channel_max, self.impl)
 
   def broadcast(self, w):
     return jnp.broadcast_to(w[:, None, :], (w.shape[0], num_ws(self.image_shape[0]),
@@ -277,7 +287,8 @@ class StyleGAN2Generator(nn.Module):
       return self.mix(self.broadcast(w), z, labels)
     if isinstance(psi, (int, float)) and psi == 1:
       return self.broadcast(w)
-    return truncate_toward_mean(self.broadcast(w), self.w_avg.value.astype(w.dtype), psi)
+    return truncate_layers(self.broadcast(w), self.w_avg.value.astype(w.dtype), psi,
+                           self.truncation_cutoff)
 
   def synthesize(self, ws):
     return self.synthesis(ws)
@@ -287,10 +298,12 @@ class StyleGAN2Generator(nn.Module):
 
 
 class DiscriminatorBlock(nn.Module):
-  """(fromRGB,) conv 3x3, conv 3x3 down 2, plus a 1x1 down-2 skip; times sqrt(1/2)."""
+  """(fromRGB,) conv 3x3, conv 3x3 down 2; 'resnet': plus a 1x1 down-2 skip,
+  the sum times sqrt(1/2); 'orig': without (ProGAN's and StyleGAN's block)."""
   features: int
   out_features: int
   from_rgb: bool = False
+  architecture: str = "resnet"
   impl: Any = None
 
   @nn.compact
@@ -298,9 +311,11 @@ class DiscriminatorBlock(nn.Module):
     conv = lambda f, k, name, **kw: EqualConv(f, k, gain=1.0, impl=self.impl, name=name, **kw)
     if self.from_rgb:
       x = lrelu_gain(conv(self.features, 1, "fromrgb")(img))
-    skip = conv(self.out_features, 1, "skip", down=2, use_bias=False)(x)
     h = lrelu_gain(conv(self.features, 3, "conv0")(x))
     h = lrelu_gain(conv(self.out_features, 3, "conv1", down=2)(h))
+    if self.architecture == "orig":
+      return h
+    skip = conv(self.out_features, 1, "skip", down=2, use_bias=False)(x)
     return (skip + h) * SQRT_HALF
 
 
@@ -326,7 +341,9 @@ class DiscriminatorEpilogue(nn.Module):
 
 
 class StyleGAN2Discriminator(nn.Module):
-  """D(x [B, R, R, C], labels, train, update_stats) -> scores [B] (residual D)."""
+  """D(x [B, R, R, C], labels, train, update_stats) -> scores [B]: the residual
+  D, or with ``architecture='orig'`` the plain one (StyleGAN2-ADA's 'orig':
+  ProGAN's D at a fixed resolution, StyleGAN's D)."""
   resolution: int
   channel_base: int = 32768
   channel_max: int = 512
@@ -335,6 +352,7 @@ class StyleGAN2Discriminator(nn.Module):
   mapping_lr_mul: float = 0.01
   mbstd_group: int = 4
   mbstd_channels: int = 1
+  architecture: str = "resnet"        # D_ARCHITECTURES
   impl: Any = None
 
   @nn.compact
@@ -343,7 +361,8 @@ class StyleGAN2Discriminator(nn.Module):
     ch = lambda res: channels_at(res, self.channel_base, self.channel_max)
     h = None
     for res in reversed(block_resolutions(self.resolution)[1:]):
-      block = DiscriminatorBlock(ch(res), ch(res // 2), h is None, self.impl, name=f"b{res}")
+      block = DiscriminatorBlock(ch(res), ch(res // 2), h is None, self.architecture,
+                                 self.impl, name=f"b{res}")
       h = block(h, x)
     cmap = None
     if self.num_classes:
@@ -353,16 +372,18 @@ class StyleGAN2Discriminator(nn.Module):
                                  0 if cmap is None else ch(4), self.impl, name="b4")(h, cmap)
 
 
-def make_networks(image_shape, num_classes, s):
-  """(G, D) of ``image_shape`` from StyleGAN2Settings ``s`` (plain values)."""
+def make_networks(image_shape, num_classes, s, generator_cls=StyleGAN2Generator):
+  """(G, D) of ``image_shape`` from StyleGAN2Settings ``s`` (plain values);
+  ``generator_cls``: StyleGAN2's G or one with another synthesis network."""
   resolution_log2(image_shape)
   common = dict(channel_base=s.channel_base, channel_max=s.channel_max,
                 num_classes=num_classes)
-  generator = StyleGAN2Generator(
+  generator = generator_cls(
       tuple(image_shape), w_dim=s.w_dim, mapping_layers=s.mapping_layers,
       mapping_lr_mul=s.mapping_lr_mul, style_mixing=s.style_mixing,
-      w_avg_beta=s.w_avg_beta, **common)
+      w_avg_beta=s.w_avg_beta, truncation_cutoff=s.w_truncation_cutoff, **common)
   discriminator = StyleGAN2Discriminator(
       image_shape[0], mapping_layers=s.mapping_layers, mapping_lr_mul=s.mapping_lr_mul,
-      mbstd_group=s.mbstd_group, mbstd_channels=s.mbstd_channels, **common)
+      mbstd_group=s.mbstd_group, mbstd_channels=s.mbstd_channels,
+      architecture=s.d_architecture, **common)
   return generator, discriminator

@@ -1,13 +1,17 @@
 """StyleGAN2 in the GAN family (``model.arch='stylegan2'``; Karras et al.
 2020): its settings, state and generator step; the rest is the family's.
+StyleGAN (``model.arch='stylegan'``, Karras et al. 2019; stylegan.py) reads
+the same settings and runs the same step with its own synthesis network.
 
 Config read (besides the family's, family.py; defaults in config.py):
   model.stylegan2  w_dim, mapping_layers, mapping_lr_mul, channel_base,
-                   channel_max, mbstd_group, mbstd_channels (the networks,
-                   stylegan2.py); style_mixing (probability, in [0, 1]);
-                   w_avg_beta; pl_weight, pl_interval, pl_batch_shrink, pl_decay
+                   channel_max, mbstd_group, mbstd_channels, d_architecture
+                   (the networks, stylegan2.py); style_mixing (probability,
+                   in [0, 1]); w_avg_beta; pl_weight, pl_interval,
+                   pl_batch_shrink, pl_decay
   config.sample    w_truncation (psi in [0, 1] of the truncation in w toward
-                   w_avg; 1 = none), w_truncation_grid, grid_rows
+                   w_avg; 1 = none), w_truncation_cutoff (> 0: only layers
+                   below it, StyleGAN's 8), w_truncation_grid, grid_rows
   R1 is the family's lazy penalty: model.penalty='r1', penalty_weight =
   gamma / 2, penalty_every = 16 (Karras et al. 2020 sec. 3.1 / app. B).
 
@@ -29,9 +33,11 @@ import jax.numpy as jnp
 import optax
 
 from genjax.config import read_grid_rows, require
-from genjax.errors import ConfigError
+from genjax.errors import ConfigError, check_choice
 from genjax.families.gan import losses, steps, stylegan2, stylegan2_sampling
 from genjax.families.gan.state import with_path_length_mean
+
+STYLE_ARCHS = ("stylegan", "stylegan2")   # the architectures that read model.stylegan2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +56,9 @@ class StyleGAN2Settings:
   pl_interval: int
   pl_batch_shrink: int
   pl_decay: float
+  d_architecture: str                 # D's: stylegan2.D_ARCHITECTURES
   w_truncation: float                 # sample.w_truncation: psi
+  w_truncation_cutoff: int            # sample.w_truncation_cutoff: 0 = every layer
   w_truncation_grid: Tuple[float, ...]
   grid_rows: int                      # sample.grid_rows: rows of the interpolation grid
 
@@ -78,9 +86,10 @@ def check_sizes(s):
   check_range("model.stylegan2.pl_decay", s.pl_decay, 0.0, 1.0, "path-length mean's decay")
 
 
-def check_truncation_and_mixing(s, z_truncation):
+def check_truncation_and_mixing(s, z_truncation, arch):
   """One-paragraph ConfigErrors for a psi or a mixing probability outside
-  [0, 1], or BigGAN's truncation in z set on a StyleGAN2."""
+  [0, 1], a negative truncation cutoff, or BigGAN's truncation in z set on a
+  StyleGAN (model.arch ``arch``)."""
   what = ("psi of StyleGAN2's truncation in w, w_avg + psi (w - w_avg): 1 leaves w, "
           "0 gives w_avg for every sample; values outside [0, 1] extrapolate away from "
           "the data (StyleGAN, Karras et al. 2019, app. B)")
@@ -90,19 +99,24 @@ def check_truncation_and_mixing(s, z_truncation):
   check_range("model.stylegan2.style_mixing", s.style_mixing, 0.0, 1.0,
               "the probability of style mixing regularisation, StyleGAN sec. 3.1; "
               "the paper uses 0.9, 0 turns it off")
+  if s.w_truncation_cutoff < 0:
+    raise ConfigError(
+        f"sample.w_truncation_cutoff must be >= 0 (0 truncates every layer of w; "
+        f"StyleGAN truncates layers < 8), got {s.w_truncation_cutoff}.")
   if z_truncation:
     raise ConfigError(
         f"sample.truncation={z_truncation}: that is BigGAN's truncation of z, which "
-        "model.arch='stylegan2' does not use; it truncates in w toward w_avg. Set "
+        f"model.arch={arch!r} does not use; it truncates in w toward w_avg. Set "
         "sample.truncation=0 and sample.w_truncation=psi (e.g. 0.7).")
 
 
-def check_compatible(s, config):
-  """ConfigError for settings of the family that StyleGAN2's networks do not
-  have (spectral norm, BatchNorm in D) and a path-length batch of 0."""
+def check_compatible(s, config, arch):
+  """ConfigError for settings of the family that StyleGAN's and StyleGAN2's
+  networks do not have (spectral norm, BatchNorm in D) and a path-length
+  batch of 0."""
   if require(config, "model.spectral_norm") or require(config, "model.d_batch_norm"):
     raise ConfigError(
-        "model.arch='stylegan2' has an equalised-learning-rate discriminator "
+        f"model.arch={arch!r} has an equalised-learning-rate discriminator "
         "without spectral norm or BatchNorm (R1 is its constraint): set "
         "model.spectral_norm=False and model.d_batch_norm=False.")
   batch = int(require(config, "train.batch_size"))
@@ -118,9 +132,11 @@ def check_compatible(s, config):
 
 
 def read_stylegan2_settings(config):
-  """StyleGAN2Settings of a config with model.arch='stylegan2' (checked), None
-  for the family's other architectures."""
-  if require(config, "model.arch") != "stylegan2":
+  """StyleGAN2Settings of a config with model.arch in STYLE_ARCHS ('stylegan'
+  and 'stylegan2' share the group; checked), None for the family's other
+  architectures."""
+  arch = require(config, "model.arch")
+  if arch not in STYLE_ARCHS:
     return None
   group = lambda name: require(config, f"model.stylegan2.{name}")
   ints = ("w_dim", "mapping_layers", "channel_base", "channel_max", "mbstd_group",
@@ -129,13 +145,17 @@ def read_stylegan2_settings(config):
   s = StyleGAN2Settings(
       **{name: int(group(name)) for name in ints},
       **{name: float(group(name)) for name in floats},
+      d_architecture=check_choice("StyleGAN2 discriminator architecture "
+                                  "(model.stylegan2.d_architecture)",
+                                  group("d_architecture"), stylegan2.D_ARCHITECTURES),
       w_truncation=float(require(config, "sample.w_truncation")),
+      w_truncation_cutoff=int(require(config, "sample.w_truncation_cutoff")),
       w_truncation_grid=tuple(float(p) for p in require(config, "sample.w_truncation_grid")),
       grid_rows=read_grid_rows(config))
-  stylegan2.resolution_log2(require(config, "model.image_shape"))
+  stylegan2.resolution_log2(require(config, "model.image_shape"), arch)
   check_sizes(s)
-  check_truncation_and_mixing(s, float(require(config, "sample.truncation") or 0.0))
-  check_compatible(s, config)
+  check_truncation_and_mixing(s, float(require(config, "sample.truncation") or 0.0), arch)
+  check_compatible(s, config, arch)
   return s
 
 

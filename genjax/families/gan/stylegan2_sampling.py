@@ -15,7 +15,9 @@ in their styles:
                    interpolates in, sec. 4.2).
 Exports: the family's (``generate`` = G at psi 1 with the fixed noise,
 ``discriminate``, ``z_dim``) and ``styles(bundle, z, labels=None, psi=1.0)`` ->
-ws [N, num_ws, w_dim], ``synthesize(bundle, ws)`` -> images in [0, 1].
+ws [N, num_ws, w_dim], ``synthesize(bundle, ws, clip=True)`` -> images in
+[0, 1] (``clip=False``: G's output mapped by (x + 1) / 2 unclipped). StyleGAN
+(``model.arch='stylegan'``) uses this module unchanged.
 """
 import functools
 
@@ -24,7 +26,7 @@ import jax.numpy as jnp
 
 from genjax.families.base import pm1_to_unit, sample_labels
 from genjax.families.gan import exports, sampling, steps, stylegan2
-from genjax.families.gan.truncation import truncate_toward_mean
+from genjax.families.gan.truncation import truncate_layers
 
 
 def sample(settings, nets, state, rng, num, cond=None):
@@ -44,10 +46,11 @@ def styles(nets, params, stats, z, labels, psi=1.0):
                               method="styles")
 
 
-def synthesize(nets, params, stats, ws):
-  """Images [N,H,W,C] in [0, 1] of ws, with the fixed noise images."""
-  return pm1_to_unit(nets.generator.apply({"params": params, **stats}, ws,
-                                          method="synthesize"))
+def synthesize(nets, params, stats, ws, clip=True):
+  """Images [N,H,W,C] in [0, 1] of ws, with the fixed noise images; ``clip``
+  False: (x + 1) / 2 of G's output unclipped (G has no tanh)."""
+  images = nets.generator.apply({"params": params, **stats}, ws, method="synthesize")
+  return pm1_to_unit(images) if clip else (images + 1.0) / 2.0
 
 
 def grid_latents(settings, rng, num):
@@ -59,7 +62,8 @@ def truncation_grid_ws(settings, nets, params, stats, rng):
   """ws of the 'truncation' grid: row i is the columns' ws at the i-th psi."""
   ws = styles(nets, params, stats, *grid_latents(settings, rng, settings.grid_columns))
   w_avg = stats["w_avg"]["w_avg"]
-  return jnp.concatenate([truncate_toward_mean(ws, w_avg, psi)
+  cutoff = settings.stylegan2.w_truncation_cutoff
+  return jnp.concatenate([truncate_layers(ws, w_avg, psi, cutoff)
                           for psi in settings.stylegan2.w_truncation_grid])
 
 
@@ -118,11 +122,12 @@ def styles_export(settings, nets, bundle, z, labels=None, psi=1.0):
                 exports.conditioning(settings, labels, "styles"), psi)
 
 
-def synthesize_export(settings, nets, bundle, ws):
-  """Images [N,H,W,C] in [0, 1] of ws [N, num_ws, w_dim] (fixed noise)."""
+def synthesize_export(settings, nets, bundle, ws, clip=True):
+  """Images [N,H,W,C] in [0, 1] of ws [N, num_ws, w_dim] (fixed noise);
+  ``clip=False``: unclipped, as perceptual path length measures them."""
   del settings
   p = bundle["trained"]
-  return synthesize(nets, p["g_params"], p["g_stats"], ws)
+  return synthesize(nets, p["g_params"], p["g_stats"], ws, clip)
 
 
 def family_exports(settings, nets):

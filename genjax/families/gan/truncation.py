@@ -5,7 +5,9 @@ Two forms, both pure:
   noise z ~ N(0, I), values with |z| > psi are resampled, i.e. z is drawn from
   the normal truncated to [-psi, psi].
 - ``truncate_toward_mean``: StyleGAN's (Karras et al. 2019, sec. 2 / app. B),
-  on the mapping network's latents w: w' = w_avg + psi (w - w_avg).
+  on the mapping network's latents w: w' = w_avg + psi (w - w_avg);
+  ``truncate_layers`` applies it to the layers below a cutoff only (StyleGAN's
+  ``truncation_cutoff`` = 8, the coarse and middle styles at 1024).
 
 Convention for ``truncated_normal``: psi = inf, psi <= 0 or psi = None means no
 truncation, and the result is then exactly ``jax.random.normal(rng, shape)``.
@@ -39,3 +41,12 @@ def truncated_normal(rng, shape, psi, dtype=jnp.float32):
 def truncate_toward_mean(w, w_avg, psi):
   """w_avg + psi (w - w_avg) (StyleGAN, Karras et al. 2019): psi = 1 leaves w, psi = 0 gives w_avg."""
   return w_avg + psi * (w - w_avg)
+
+
+def truncate_layers(ws, w_avg, psi, cutoff=0):
+  """ws [B, L, D] truncated toward w_avg by psi in layers < ``cutoff`` and left
+  as they are in the others (StyleGAN's G_style); cutoff 0: every layer."""
+  if not cutoff:
+    return truncate_toward_mean(ws, w_avg, psi)
+  layer = jnp.arange(ws.shape[-2])[:, None]
+  return jnp.where(layer < cutoff, truncate_toward_mean(ws, w_avg, psi), ws)

@@ -9,9 +9,12 @@ def default_config():
   c.family = "translation"
   c.model.update(dict(
       name="pix2pix",            # MODELS of family.py
-      image_shape=(32, 32, 1),   # the target images (batch['image'])
-      source_key="source",       # the batch field G translates (pix2pix: its pair)
-      source_shape=(32, 32, 1),  # its [H, W, C]; H, W must equal the target's
+      source_key="source",       # the batch field G translates (pix2pix: its pair;
+                                 # CycleGAN: domain A, 'image')
+      target_key="image",        # the field of the images G makes (CycleGAN:
+                                 # domain B, 'target', the data.unpaired stream)
+      image_shape=(32, 32, 1),   # the target images' [H, W, C]
+      source_shape=(32, 32, 1),  # the source's; H, W must equal the target's
       generator="unet",          # unet (pix2pix) | resnet (CycleGAN)
       ngf=64,                    # G's first width
       num_downs=5,               # U-Net: stride-2 levels (8 for 256 px: 1x1 bottleneck)
@@ -23,10 +26,15 @@ def default_config():
       gan_mode="vanilla",        # vanilla (BCE, pix2pix) | lsgan (least squares, CycleGAN)
       lambda_gan=1.0,            # weight of G's adversarial term (0: an L1-only U-Net)
       lambda_l1=100.0,           # pix2pix's lambda (eq. 4)
+      lambda_cycle=10.0,         # CycleGAN's lambda (eq. 3)
+      lambda_identity=0.5,       # CycleGAN's identity weight, relative to lambda_cycle
+      pool_size=50,              # CycleGAN's history of fakes per D (0: none)
   ))
   c.data.preprocess = ("scale_pm1",)
   # pix2pix's Adam (Isola et al. 2017 sec. 3.3): lr 2e-4, beta1 0.5; no EMA.
-  c.optim.update(lr=2e-4, b1=0.5, b2=0.999, ema_decay=0.0)
+  # hold_steps: a 'linear' schedule's constant part (CycleGAN: lr for n_epochs,
+  # then linearly to 0 over n_epochs_decay; genjax/core/optim.py).
+  c.optim.update(lr=2e-4, b1=0.5, b2=0.999, ema_decay=0.0, hold_steps=0)
   c.sample.use_ema = False
   return c
 

@@ -1,9 +1,10 @@
 """The translation family's entry: ``model.name`` picks the model."""
 from genjax.config import require
 from genjax.errors import check_choice
+from genjax.families.translation.cyclegan import make_cyclegan_family
 from genjax.families.translation.pix2pix import make_pix2pix_family
 
-MODELS = {"pix2pix": make_pix2pix_family}
+MODELS = {"pix2pix": make_pix2pix_family, "cyclegan": make_cyclegan_family}
 
 
 def make_family(config, deps=None):

@@ -10,6 +10,8 @@
 """
 import jax.numpy as jnp
 
+from genjax.families.gan import losses as gan_losses
+
 
 def l1(a, b):
   """mean |a - b| over every element."""
@@ -33,3 +35,19 @@ def cyclegan_reconstruction(terms, lambda_cycle=10.0, lambda_identity=0.5):
   identity weight being relative to the cycle weight."""
   cycle, identity = terms
   return lambda_cycle * (cycle + lambda_identity * identity)
+
+
+def patch_discriminator_loss(mode, real_logits, fake_logits):
+  """The reference's 0.5 (L(D(x,y), 1) + L(D(x,G(x)), 0)), over every patch."""
+  r, f = real_logits.reshape(-1), fake_logits.reshape(-1)
+  if mode == "vanilla":
+    return 0.5 * gan_losses.discriminator_loss("non_saturating", r, f)
+  return gan_losses.discriminator_loss("least_squares", r, f)   # already halves
+
+
+def patch_generator_loss(mode, fake_logits):
+  """L(D(x, G(x)), 1) over every patch: BCE, or the squared error to 1."""
+  f = fake_logits.reshape(-1)
+  if mode == "vanilla":
+    return gan_losses.generator_loss("non_saturating", f)
+  return 2.0 * gan_losses.generator_loss("least_squares", f)

@@ -20,82 +20,20 @@ Sampling is G at test time: running batch statistics and, as in the paper
 """
 import dataclasses
 import functools
-from typing import Any, Tuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from genjax.config import require
-from genjax.core.optim import optimizer_from_config
 from genjax.core.state import init_key, step_rng
-from genjax.errors import ConfigError, check_choice
 from genjax.eval import image_quality
 from genjax.families.base import Family, cycle_to, pm1_to_unit
-from genjax.families.gan import losses as gan_losses
 from genjax.families.gan.models import apply_with_stats
-from genjax.families.translation import losses
-from genjax.families.translation.state import apply_update, create_players_state
-from genjax.nn.norms import IMAGE_NORMS
-from genjax.nn.patchgan import PatchGAN, check_patchgan
-from genjax.nn.translation_generators import ResNetTranslator, UNetTranslator, check_unet
+from genjax.families.translation import losses, settings
+from genjax.families.translation.state import (apply_update, create_players_state,
+                                               discriminator_step)
 
-GENERATORS = ("unet", "resnet")
-GAN_MODES = ("vanilla", "lsgan")
 COLUMNS = 3   # translations per source in the grid (dropout's variety)
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-  image_shape: Tuple[int, int, int]
-  source_key: str
-  source_shape: Tuple[int, int, int]
-  generator: str
-  ngf: int
-  num_downs: int
-  n_blocks: int
-  norm: str
-  dropout: bool
-  ndf: int
-  n_layers: int
-  gan_mode: str
-  lambda_gan: float
-  lambda_l1: float
-  optim: Any
-  grid_rows: int
-
-
-def check_pair_shapes(s):
-  """ConfigError unless source and target images have the same H and W."""
-  if tuple(s.source_shape[:2]) != tuple(s.image_shape[:2]):
-    raise ConfigError(
-        f"pix2pix translates each {s.source_key!r} image into its paired 'image' "
-        f"pixel for pixel, but model.source_shape={tuple(s.source_shape)} and "
-        f"model.image_shape={tuple(s.image_shape)} differ in height/width. Resize or "
-        f"pad both fields to one size in config.data.preprocess (e.g. 'pad(2)' "
-        "before the op that derives the source) and set both shapes to it.")
-
-
-def read_settings(config):
-  """The model block as Settings; every start-up error of pix2pix."""
-  model = lambda name: require(config, f"model.{name}")
-  s = Settings(
-      image_shape=tuple(int(d) for d in model("image_shape")),
-      source_key=str(model("source_key")),
-      source_shape=tuple(int(d) for d in model("source_shape")),
-      generator=check_choice("translation generator", model("generator"), GENERATORS),
-      ngf=int(model("ngf")), num_downs=int(model("num_downs")),
-      n_blocks=int(model("n_blocks")),
-      norm=check_choice("norm layer", model("norm"), IMAGE_NORMS),
-      dropout=bool(model("dropout")), ndf=int(model("ndf")),
-      n_layers=int(model("n_layers")),
-      gan_mode=check_choice("pix2pix gan_mode", model("gan_mode"), GAN_MODES),
-      lambda_gan=float(model("lambda_gan")), lambda_l1=float(model("lambda_l1")),
-      optim=dict(require(config, "optim")), grid_rows=int(require(config, "sample.grid_rows")))
-  check_pair_shapes(s)
-  if s.generator == "unet":
-    check_unet(s.num_downs, s.image_shape)
-  check_patchgan(s.n_layers, s.image_shape)
-  return s
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,12 +44,8 @@ class Networks:
 
 
 def build_networks(s):
-  if s.generator == "unet":
-    g = UNetTranslator(s.image_shape[-1], s.num_downs, s.ngf, s.norm, s.dropout)
-  else:
-    g = ResNetTranslator(s.image_shape[-1], s.n_blocks, s.ngf, s.norm, s.dropout)
-  optimizer, _ = optimizer_from_config(s.optim)
-  return Networks(g, PatchGAN(s.ndf, s.n_layers, s.norm), optimizer)
+  return Networks(settings.make_generator(s, s.image_shape[-1]),
+                  settings.make_discriminator(s), settings.make_optimizer(s))
 
 
 def init(s, nets, rng, example_batch):
@@ -127,41 +61,8 @@ def init(s, nets, rng, example_batch):
                               {"G": nets.optimizer, "D": nets.optimizer})
 
 
-def discriminator_loss(mode, real_logits, fake_logits):
-  """The reference's 0.5 (L(D(x,y), 1) + L(D(x,G(x)), 0)), over every patch."""
-  r, f = real_logits.reshape(-1), fake_logits.reshape(-1)
-  if mode == "vanilla":
-    return 0.5 * gan_losses.discriminator_loss("non_saturating", r, f)
-  return gan_losses.discriminator_loss("least_squares", r, f)   # already halves
-
-
-def generator_adversarial_loss(mode, fake_logits):
-  """L(D(x, G(x)), 1) over every patch: BCE, or the squared error to 1."""
-  f = fake_logits.reshape(-1)
-  if mode == "vanilla":
-    return gan_losses.generator_loss("non_saturating", f)
-  return 2.0 * gan_losses.generator_loss("least_squares", f)
-
-
 def pair(source, image):
   return jnp.concatenate([source, image], axis=-1)
-
-
-def discriminator_update(s, nets, state, source, target, fake):
-  """D's step on the real and the (fixed) fake pairs: (params, opt state,
-  stats, loss)."""
-  def objective(params):
-    stats = state.stats["D"]
-    real, stats = apply_with_stats(nets.discriminator, params, stats, pair(source, target),
-                                   train=True)
-    fake_logits, stats = apply_with_stats(nets.discriminator, params, stats,
-                                          pair(source, fake), train=True)
-    return discriminator_loss(s.gan_mode, real, fake_logits), stats
-
-  (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(state.params["D"])
-  params, opt_state = apply_update(nets.optimizer, grads, state.opt_state["D"],
-                                   state.params["D"])
-  return params, opt_state, stats, loss
 
 
 def generator_objective(s, nets, d_params, d_stats, source, target, fake):
@@ -172,14 +73,14 @@ def generator_objective(s, nets, d_params, d_stats, source, target, fake):
   if s.lambda_gan:
     logits, _ = apply_with_stats(nets.discriminator, d_params, d_stats, pair(source, fake),
                                  train=True)
-    adversarial = generator_adversarial_loss(s.gan_mode, logits)
+    adversarial = losses.patch_generator_loss(s.gan_mode, logits)
   return s.lambda_gan * adversarial + s.lambda_l1 * l1, (adversarial, l1)
 
 
 def train_step(s, nets, state, batch):
   """One pix2pix iteration (module doc): (new state, metrics)."""
   rng = step_rng(state.rng, state.step)
-  source, target = batch[s.source_key], batch["image"]
+  source, target = batch[s.source_key], batch[s.target_key]
 
   def forward(g_params):
     return apply_with_stats(nets.generator, g_params, state.stats["G"], source, train=True,
@@ -189,8 +90,10 @@ def train_step(s, nets, state, batch):
   params, opt_state, stats = dict(state.params), dict(state.opt_state), dict(state.stats)
   metrics = {}
   if s.lambda_gan:
-    params["D"], opt_state["D"], stats["D"], metrics["d_loss"] = discriminator_update(
-        s, nets, state, source, target, jax.lax.stop_gradient(fake))
+    params["D"], opt_state["D"], stats["D"], metrics["d_loss"] = discriminator_step(
+        nets.discriminator, nets.optimizer, s.gan_mode, state.params["D"],
+        state.opt_state["D"], state.stats["D"], pair(source, target),
+        pair(source, jax.lax.stop_gradient(fake)))
   (g_loss, (adversarial, l1)), d_fake = jax.value_and_grad(
       functools.partial(generator_objective, s, nets, params["D"], stats["D"], source,
                         target), has_aux=True)(fake)
@@ -217,23 +120,15 @@ def eval_quality(s, nets, state, batch, rng):
   """``l1`` (mean |G(x) - y| on [0, 1]) and ``psnr`` / ``ssim`` to the target,
   per example, from one translation of each source."""
   fake = pm1_to_unit(translated(nets, state, batch[s.source_key], rng))
-  target = pm1_to_unit(batch["image"])
+  target = pm1_to_unit(batch[s.target_key])
   return {"l1": jnp.mean(jnp.abs(fake - target), axis=(1, 2, 3)),
           "psnr": image_quality.psnr(fake, target, 1.0),
           "ssim": image_quality.ssim(fake, target, 1.0)}
 
 
-def sources_of(s, cond):
-  if not cond or s.source_key not in cond:
-    raise ConfigError(
-        f"pix2pix translates given images: pass cond={{{s.source_key!r}: [num, H, W, C]}} "
-        "(the loop passes the eval split's).")
-  return jnp.asarray(cond[s.source_key], jnp.float32)
-
-
 def sample(s, nets, state, rng, num, cond=None):
   """G's translations of the ``num`` sources cond[source_key], in [0, 1]."""
-  return pm1_to_unit(translated(nets, state, cycle_to(sources_of(s, cond), num), rng))
+  return pm1_to_unit(translated(nets, state, cycle_to(settings.sources_of(s, cond), num), rng))
 
 
 def shown_source(source, channels):
@@ -257,7 +152,7 @@ def image_grids(s, nets, state, batch, rng):
   """``translation``: per eval example, its source | its translations
   (COLUMNS, different dropout, when G is stochastic; else one) | the target."""
   source = cycle_to(batch[s.source_key], s.grid_rows)
-  target = cycle_to(batch["image"], s.grid_rows)
+  target = cycle_to(batch[s.target_key], s.grid_rows)
   columns = COLUMNS if stochastic(s) else 1
   drawn = translated(nets, state, jnp.repeat(source, columns, axis=0), rng)
   drawn = pm1_to_unit(drawn).reshape((s.grid_rows, columns) + s.image_shape)
@@ -284,7 +179,7 @@ QUALITY = ("l1", "psnr", "ssim")
 
 def make_pix2pix_family(config, deps=None):
   del deps
-  s = read_settings(config)
+  s = settings.read_settings(config)
   nets = build_networks(s)
   bind = lambda fn: functools.partial(fn, s, nets)
   quality = bind(eval_quality)   # one function: the loop runs it once for all three

@@ -15,6 +15,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from genjax.families.gan.models import apply_with_stats
+from genjax.families.translation import losses
+
 
 @flax.struct.dataclass
 class PlayersState:
@@ -41,3 +44,17 @@ def apply_update(optimizer, grads, opt_state, params):
   """One optimiser step: (new params, new optimiser state)."""
   updates, opt_state = optimizer.update(grads, opt_state, params)
   return optax.apply_updates(params, updates), opt_state
+
+
+def discriminator_step(module, optimizer, mode, params, opt_state, stats, real, fake):
+  """One PatchGAN update on ``real`` and (fixed) ``fake`` inputs, loss
+  0.5 (L(D(real), 1) + L(D(fake), 0)) (``losses.patch_discriminator_loss``),
+  the two calls' batch statistics chained: (params, opt state, stats, loss)."""
+  def objective(p):
+    real_logits, new = apply_with_stats(module, p, stats, real, train=True)
+    fake_logits, new = apply_with_stats(module, p, new, fake, train=True)
+    return losses.patch_discriminator_loss(mode, real_logits, fake_logits), new
+
+  (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(params)
+  params, opt_state = apply_update(optimizer, grads, opt_state, params)
+  return params, opt_state, stats, loss

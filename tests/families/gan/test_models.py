@@ -84,8 +84,8 @@ def test_resolution_the_architecture_cannot_build(arch, shape, kw):
 
 
 def test_unknown_names_list_the_valid_ones():
-  with pytest.raises(ConfigError, match="dcgan, mlp, resnet"):
-    models.make_networks("stylegan", (28, 28, 1))
+  with pytest.raises(ConfigError, match="dcgan, mlp, progan, resnet"):
+    models.make_networks("biggan", (28, 28, 1))
   with pytest.raises(ConfigError, match="concat, projection"):
     models.make_networks("mlp", (28, 28, 1), num_classes=10, d_cond="proj")
 
