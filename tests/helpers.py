@@ -1,4 +1,5 @@
 """Helpers shared by the end-to-end tests."""
+import contextlib
 import importlib.util
 import os
 import subprocess
@@ -90,6 +91,56 @@ def smoke_run(rel_path, root):
     main.run(with_smoke_deps(load_config(rel_path), root), workdir, "train")
     open(done, "w").close()
   return workdir
+
+
+@contextlib.contextmanager
+def mock_catalog_data(num_examples=64):
+  """``tfds.testing.mock_data`` with synchronous checkpoints: tfds swaps the
+  file system functions for a temporary one while it builds each dataset,
+  and an orbax save finishing in its background thread meanwhile would write
+  there (a race that failed the CIFAR-10 smoke runs under load)."""
+  import functools
+  from unittest import mock
+  import orbax.checkpoint as ocp
+  import tensorflow_datasets as tfds
+  sync = functools.partial(ocp.CheckpointManagerOptions, enable_async_checkpointing=False)
+  with tfds.testing.mock_data(num_examples=num_examples), \
+      mock.patch("genjax.train.checkpoint.ocp.CheckpointManagerOptions", sync):
+    yield
+
+
+def share_as_smoke_run(rel_path, workdir, root):
+  """Makes a finished ``:smoke`` training run in ``workdir`` (an experiment's
+  own smoke test) the session's smoke run of ``rel_path`` under ``root``, when
+  no consumer has trained one yet: the consumers of that run then load it
+  instead of training it again."""
+  import shutil
+  target = os.path.join(root, os.path.basename(rel_path)[:-3])
+  if os.path.exists(os.path.join(target, ".smoke_done")):
+    return
+  if os.path.exists(target):
+    shutil.rmtree(target)   # an interrupted earlier attempt
+  shutil.copytree(workdir, target)
+  open(os.path.join(target, ".smoke_done"), "w").close()
+
+
+def dependencies_first(paths):
+  """``paths`` reordered so that every experiment comes after the experiments
+  its dependencies name (otherwise in the given order)."""
+  deps = {p: [e.experiment for _, e in dependency_entries(load_config(p))] for p in paths}
+  out, seen = [], set()
+
+  def visit(p):
+    if p in seen:
+      return
+    seen.add(p)
+    for d in deps.get(p, ()):
+      visit(d)
+    out.append(p)
+
+  for p in paths:
+    visit(p)
+  return [p for p in out if p in deps]
 
 
 def family_of(config):

@@ -132,7 +132,7 @@ def test_eval_is_fixed_and_skips_augmentation():
 def test_unknown_dataset_name():
   with pytest.raises(ConfigError,
                      match="Valid dataset names: animal_silhouettes, emoji32, emoji64, "
-                     "fashion_mnist, lfw_subset, mnist"):
+                     "fashion_mnist, font_digits, lfw_subset, mnist"):
     pipeline.image_shape(dict(name="mnits"))
 
 

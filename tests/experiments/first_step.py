@@ -19,7 +19,7 @@ NOT_MODEL = ("time", "images_per_sec", "images_seen", "train_time_s", "compile_s
 def first_step_metrics(path, workdir, smoke_root):
   """The first step's metrics; None for a model that trains nothing."""
   from genjax import main
-  from tests.helpers import load_config, trains, with_smoke_deps
+  from tests.helpers import load_config, mock_catalog_data, trains, with_smoke_deps
   config = with_smoke_deps(load_config(path), smoke_root)
   if not trains(config):
     return None
@@ -30,8 +30,7 @@ def first_step_metrics(path, workdir, smoke_root):
   if config.data.offline:
     main.run(config, workdir, "train")
   else:   # a tfds catalog set: its mock data, as in the smoke test
-    import tensorflow_datasets as tfds
-    with tfds.testing.mock_data(num_examples=64):
+    with mock_catalog_data():
       main.run(config, workdir, "train")
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     rows = [json.loads(line) for line in f]

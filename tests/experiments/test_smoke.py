@@ -8,8 +8,9 @@ import pytest
 from genjax import main
 from genjax.eval import evaluators
 from tests.experiments.first_step import NOT_MODEL, RECORD
-from tests.helpers import (dependency_entries, experiment_files, family_of, load_config,
-                           program_group, with_smoke_deps)
+from tests.helpers import (dependencies_first, experiment_files, family_of, load_config,
+                           mock_catalog_data, program_group, share_as_smoke_run,
+                           with_smoke_deps)
 
 with open(RECORD) as _f:
   RECORDED = json.load(_f)   # path -> metrics of the first smoke step
@@ -37,8 +38,11 @@ def checks_load(path, config, family):
           or bool(family.cond_keys))
 
 
+# Dependencies first: under ``--dist loadgroup`` a group's tests run in this
+# order on one worker, so an experiment's own smoke run (shared after its
+# train leg) is there before the consumers that build on it ask for it.
 SMOKE_PARAMS = [pytest.param(p, marks=pytest.mark.xdist_group(program_group(p)))
-                for p in EXPERIMENTS]
+                for p in dependencies_first(EXPERIMENTS)]
 
 
 def test_there_are_experiments():
@@ -57,8 +61,7 @@ def _run_smoke(path, workdir, smoke_root):
   config.lock()
   if config.data.offline:
     return main.run(config, workdir, "train"), config
-  import tensorflow_datasets as tfds
-  with tfds.testing.mock_data(num_examples=64):
+  with mock_catalog_data():
     return main.run(config, workdir, "train"), config
 
 
@@ -101,31 +104,6 @@ def assert_load_samples_like_sample_mode(workdir, config, step):
   assert np.abs(got.astype(int) - png.astype(int)).max() <= 1
 
 
-@pytest.mark.parametrize("path", UNTRAINED)
-def test_smoke_eval_sample_untrained(path, tmp_path, smoke_root):
-  """A model made of frozen runs (nothing to train): train is refused with a
-  clear error; eval and sample start the run in a fresh workdir and record
-  the dependencies' pins."""
-  from genjax.errors import ConfigError
-  config = with_smoke_deps(load_config(path), smoke_root)
-  wd = str(tmp_path / "run")
-  with pytest.raises(ConfigError, match="nothing to train"):
-    main.run(config, wd, "train")
-  res = main.run(config, wd, "eval")
-  assert res["step"] == 0
-  for name in config.eval.metrics:
-    for k in evaluators.result_keys(name, config.data.name):
-      assert np.isfinite(res[k]), (name, k)
-  paths = main.run(config, wd, "sample")
-  assert os.path.exists(os.path.join(wd, "samples", "sample_0.png"))
-  assert all(os.path.exists(p) for p in paths)
-  assert_load_samples_like_sample_mode(wd, config, 0)
-  pins = json.load(open(os.path.join(wd, "config.json")))["deps"]
-  assert sorted(pins) == sorted(config.deps)
-  assert all(pin["fingerprint"].startswith("sha256:") and pin["step"] > 0
-             for pin in pins.values())
-
-
 @pytest.mark.parametrize("path", TRAINED)
 def test_smoke_train_resume_eval_sample(path, tmp_path, smoke_root):
   wd = str(tmp_path / "run")
@@ -149,6 +127,7 @@ def test_smoke_train_resume_eval_sample(path, tmp_path, smoke_root):
   assert os.path.exists(os.path.join(wd, "samples", f"step_{steps}.png")) == generates
   assert os.listdir(os.path.join(wd, "tb"))
   assert json.load(open(os.path.join(wd, "config.json")))["family"] == config.family
+  share_as_smoke_run(path, wd, smoke_root)
 
   # Resume: a longer run continues from the last checkpoint.
   longer = with_smoke_deps(load_config(path), smoke_root)
@@ -171,8 +150,32 @@ def test_smoke_train_resume_eval_sample(path, tmp_path, smoke_root):
     if generates and checks_load(path, longer, family):
       assert_load_samples_like_sample_mode(wd, longer, steps + extra)
   else:   # a tfds catalog set: sample (its grids read data) under mock data
-    import tensorflow_datasets as tfds
-    with tfds.testing.mock_data(num_examples=64):
+    with mock_catalog_data():
       main.run(longer, wd, "sample")
     if generates and checks_load(path, longer, family):
       assert_load_samples_like_sample_mode(wd, longer, steps)
+
+
+@pytest.mark.parametrize("path", UNTRAINED)
+def test_smoke_eval_sample_untrained(path, tmp_path, smoke_root):
+  """A model made of frozen runs (nothing to train): train is refused with a
+  clear error; eval and sample start the run in a fresh workdir and record
+  the dependencies' pins."""
+  from genjax.errors import ConfigError
+  config = with_smoke_deps(load_config(path), smoke_root)
+  wd = str(tmp_path / "run")
+  with pytest.raises(ConfigError, match="nothing to train"):
+    main.run(config, wd, "train")
+  res = main.run(config, wd, "eval")
+  assert res["step"] == 0
+  for name in config.eval.metrics:
+    for k in evaluators.result_keys(name, config.data.name):
+      assert np.isfinite(res[k]), (name, k)
+  paths = main.run(config, wd, "sample")
+  assert os.path.exists(os.path.join(wd, "samples", "sample_0.png"))
+  assert all(os.path.exists(p) for p in paths)
+  assert_load_samples_like_sample_mode(wd, config, 0)
+  pins = json.load(open(os.path.join(wd, "config.json")))["deps"]
+  assert sorted(pins) == sorted(config.deps)
+  assert all(pin["fingerprint"].startswith("sha256:") and pin["step"] > 0
+             for pin in pins.values())

@@ -97,6 +97,7 @@ def test_a_trainable_group_that_matches_nothing_is_a_start_up_error(source, tmp_
   assert not os.path.exists(tmp_path / "dec" / "config.json")
 
 
+@pytest.mark.slow
 def test_decoder_only_fine_tuning_keeps_the_rest_bitwise(source, tmp_path):
   """The trainer's real loop with optim.groups: frozen leaves (params and EMA)
   are the source's bit for bit after training; the decoder half trained."""

@@ -172,6 +172,7 @@ def test_autoencoder_gradient_is_autodiff_of_the_whole_ldm_loss(probe):
   assert any(np.any(np.asarray(g)) for g in jax.tree.leaves(probe[AFTER]["d_grads"]))
 
 
+@pytest.mark.slow
 def test_before_disc_start_gradients_are_those_of_rec_and_kl_alone(
     probe, state, jitted_step):
   run = probe[BEFORE]

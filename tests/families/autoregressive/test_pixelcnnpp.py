@@ -157,6 +157,7 @@ def _rgb_joint():
   return np.asarray(table, np.float64), np.asarray(params, np.float64)
 
 
+@pytest.mark.slow
 def test_rgb_mixture_sums_to_one_over_all_256_cubed_pixels():
   logp, _ = _rgb_joint()
   assert abs(np.sum(np.exp(logp)) - 1.0) < 1e-5
@@ -192,6 +193,7 @@ def test_rgb_channel_conditionals_follow_the_linear_dependence():
     np.testing.assert_allclose(cond_g, expected_g, rtol=1e-3, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_rgb_sampler_marginals_match_the_density():
   logp, params = _rgb_joint()
   p = np.exp(logp)

@@ -61,6 +61,7 @@ def base_sample(dep, frozen, num, rng):
 
 
 @pytest.mark.parametrize("path", [CONTROL, LORA])
+@pytest.mark.slow
 def test_training_changes_only_the_new_parameters_and_the_base_stays_bitwise(
     path, smoke_root):
   config = smoke_config(path, smoke_root)

@@ -446,7 +446,9 @@ def test_a_classifier_constant_in_x_leaves_the_denoisers_samples_unchanged():
   got = built.sample(state, rng, 4, jnp.array([0, 1, 2, 3]), frozen)
   want = plain.sample(guidance.denoiser_state(frozen["denoiser"]), rng, 4)
   assert den_settings.num_classes == 0
-  np.testing.assert_allclose(got, want, atol=1e-5)
+  # Two different programs: the eta = 1 chain carries their float32
+  # round-off to ~3e-4 (a gradient reaching x at scale 5 moves pixels by ~0.1)
+  np.testing.assert_allclose(got, want, atol=1e-3)
 
 
 @pytest.mark.parametrize("deps,match", [

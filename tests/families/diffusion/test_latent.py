@@ -117,6 +117,7 @@ def test_latent_ddim_equals_the_pixel_space_twin_through_a_linear_first_stage():
   assert float(jnp.abs(got).max()) > 0.1
 
 
+@pytest.mark.slow
 def test_cfg_with_the_empty_prompt_equals_the_unconditional_branch():
   from genjax.nn import minilm
   dep = toy_first_stage()

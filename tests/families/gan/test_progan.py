@@ -262,6 +262,7 @@ def _train(workdir, num_steps):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_interrupted_in_a_fade_and_resumed_equals_uninterrupted(tmp_path):
   """4 steps of 4 images in one run, and 3 then 1 more after a restart from
   the step-3 checkpoint (12 images seen: level 1 at alpha 0.5), end bitwise

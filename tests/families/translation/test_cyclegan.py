@@ -67,7 +67,7 @@ def test_a_step_moves_every_player_by_eq3_and_fills_the_pools():
   batch = tiny_batch()
   state = fam.init(jax.random.PRNGKey(0), batch)
   new, metrics = jax.jit(fam.train_step)(state, batch)
-  want = reference_gradients(fam, state, batch, 3.0, 0.5)
+  want = jax.jit(lambda st, b: reference_gradients(fam, st, b, 3.0, 0.5))(state, batch)
   for name, grad in want.items():
     moved = jax.tree.map(lambda x, y: (x - y) / LR, state.params[name], new.params[name])
     for got, ref in zip(jax.tree.leaves(moved), jax.tree.leaves(grad)):
@@ -117,6 +117,7 @@ def _run_config(num_steps):
   return c
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_equals_uninterrupted_with_full_pools(tmp_path):
   """3 steps in one run, and 1 then 2 more after a restart (pools of 2 full
   from step 1, so resumed D steps draw history; the learning rate decaying
