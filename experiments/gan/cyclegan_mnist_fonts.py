@@ -5,6 +5,8 @@ sized for a ~30-minute run on 2 CPU cores.
   python launch.py --config experiments/gan/cyclegan_mnist_fonts.py --workdir runs/cyclegan_mnist_fonts
   python launch.py --config experiments/gan/cyclegan_mnist_fonts.py:nocycle --workdir runs/cyclegan_mnist_fonts_nocycle
   ... --mode eval   (cycle errors; cond_acc_mnist: class preservation A -> B)
+  ... --mode eval --config.sample.direction=BA --config.eval.metrics=cond_acc_mnist,fid_mnist
+                    (class preservation B -> A and FID-MNIST of G_BA's digits)
 
 Smoke run (seconds): ``:smoke`` or ``:nocycle,smoke``.
 

@@ -235,7 +235,7 @@ class SampleEvaluator:
           num_examples=num_samples, process_index=jax.process_index(),
           process_count=jax.process_count()):
         batch = shard_lib.to_global(local, self.mesh)
-        yield {key: batch[key] for key in keys}, local.get("label")
+        yield {key: batch[key] for key in keys}, local.get(self.family.label_key)
 
   def path_lengths(self, state, num_samples):
     """ppl_<net> of every perceptual path length spec (ppl.py)."""

@@ -91,6 +91,10 @@ class Family:
   # ``mask``...) that ``sample`` takes in ``cond``: sample metrics, grids and
   # --mode sample draw them from the eval split.
   cond_keys: Tuple[str, ...] = ()
+  # The field of an eval example that holds the class of what ``sample``
+  # draws for its ``cond_keys`` (``cond_acc`` checks it): 'label', or the
+  # unpaired stream's 'target_label' for a translation from that stream.
+  label_key: str = "label"
   # Metrics of a whole split (``SplitMetric``), named like eval_metrics.
   split_metrics: Mapping[str, SplitMetric] = dataclasses.field(default_factory=dict)
   # Pretrained weights from outside (a text encoder): name -> a loader of

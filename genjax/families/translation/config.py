@@ -36,6 +36,11 @@ def default_config():
   # then linearly to 0 over n_epochs_decay; genjax/core/optim.py).
   c.optim.update(lr=2e-4, b1=0.5, b2=0.999, ema_decay=0.0, hold_steps=0)
   c.sample.use_ema = False
+  # What ``sample`` (--mode sample, sample metrics) translates: 'AB', G_AB of
+  # the model.source_key field, or CycleGAN's 'BA', G_BA of the
+  # model.target_key field (sample metrics then score domain-A images:
+  # cond_acc against that stream's labels, FID against the main split's).
+  c.sample.direction = "AB"
   return c
 
 

@@ -173,12 +173,20 @@ def eval_cycle(s, nets, state, batch, rng):
           "cycle_b": error(there(b, "G_BA", "G_AB"), b)}
 
 
+def sample_input(s):
+  """(the cond field, the generator) of ``sample.direction``: 'AB' translates
+  domain A (source_key) with G_AB, 'BA' domain B (target_key) with G_BA."""
+  return (s.source_key, "G_AB") if s.direction == "AB" else (s.target_key, "G_BA")
+
+
 def sample(s, nets, state, rng, num, cond=None):
-  """G_AB's translations of the ``num`` domain-A images cond[source_key], in [0, 1]
-  (sample metrics then score them as domain-B images: ``cond_acc_<net>`` is
-  the class preservation A -> B)."""
-  return pm1_to_unit(translate_with(nets, trained(s, nets, state), "G_AB",
-                                    cycle_to(settings.sources_of(s, cond), num), rng))
+  """The translations of ``num`` images of cond[field], in [0, 1], by
+  ``sample_input``: G_AB's of domain A, or G_BA's of domain B (sample
+  metrics score them as images of the other domain: ``cond_acc_<net>`` is
+  the class preservation in that direction)."""
+  field, generator = sample_input(s)
+  return pm1_to_unit(translate_with(nets, trained(s, nets, state), generator,
+                                    cycle_to(settings.sources_of(s, cond, field), num), rng))
 
 
 def direction_rows(s, nets, t, x, forward, backward, rng):
@@ -217,5 +225,12 @@ def make_cyclegan_family(config, deps=None):
   return Family(
       family="translation", model="cyclegan", init=bind(init), train_step=bind(train_step),
       eval_metrics={"cycle_a": cycle, "cycle_b": cycle}, sample=bind(sample),
-      image_grids=bind(image_grids), data_to_unit=pm1_to_unit, cond_keys=(s.source_key,),
+      image_grids=bind(image_grids), data_to_unit=pm1_to_unit,
+      cond_keys=(sample_input(s)[0],), label_key=label_key(s),
       trained=bind(trained), exports={"translate": bind(translate)})
+
+
+def label_key(s):
+  """The eval field with the classes of ``sample``'s inputs: 'label' for
+  domain A, the unpaired stream's renamed label (``<target_key>_label``) for B."""
+  return "label" if s.direction == "AB" else f"{s.target_key}_label"

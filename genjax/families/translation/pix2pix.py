@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.core.state import init_key, step_rng
+from genjax.errors import ConfigError
 from genjax.eval import image_quality
 from genjax.families.base import Family, cycle_to, pm1_to_unit
 from genjax.families.gan.models import apply_with_stats
@@ -180,6 +181,11 @@ QUALITY = ("l1", "psnr", "ssim")
 def make_pix2pix_family(config, deps=None):
   del deps
   s = settings.read_settings(config)
+  if s.direction != "AB":
+    raise ConfigError(
+        f"sample.direction={s.direction!r}: pix2pix has one generator, from "
+        f"{s.source_key!r} to {s.target_key!r} (direction 'AB'). Drop the override; "
+        "'BA' is CycleGAN's G_BA.")
   nets = build_networks(s)
   bind = lambda fn: functools.partial(fn, s, nets)
   quality = bind(eval_quality)   # one function: the loop runs it once for all three

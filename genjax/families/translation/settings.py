@@ -20,6 +20,7 @@ from genjax.nn.translation_generators import ResNetTranslator, UNetTranslator, c
 
 GENERATORS = ("unet", "resnet")
 GAN_MODES = ("vanilla", "lsgan")
+DIRECTIONS = ("AB", "BA")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Settings:
   pool_size: int
   optim: Any
   grid_rows: int
+  direction: str       # sample.direction: 'AB' | 'BA'
 
 
 def check_pair_shapes(s):
@@ -76,7 +78,9 @@ def read_settings(config):
       lambda_gan=float(model("lambda_gan")), lambda_l1=float(model("lambda_l1")),
       lambda_cycle=float(model("lambda_cycle")),
       lambda_identity=float(model("lambda_identity")), pool_size=int(model("pool_size")),
-      optim=dict(require(config, "optim")), grid_rows=int(require(config, "sample.grid_rows")))
+      optim=dict(require(config, "optim")), grid_rows=int(require(config, "sample.grid_rows")),
+      direction=check_choice("sample.direction", require(config, "sample.direction"),
+                             DIRECTIONS))
   check_pair_shapes(s)
   if s.generator == "unet":
     check_unet(s.num_downs, s.image_shape)
@@ -101,11 +105,12 @@ def make_optimizer(s):
   return optimizer
 
 
-def sources_of(s, cond):
-  """``cond[model.source_key]`` as float32: the images a translator's
-  ``sample`` translates; a clear error without them."""
-  if not cond or s.source_key not in cond:
+def sources_of(s, cond, key=None):
+  """``cond[key]`` (default ``model.source_key``) as float32: the images a
+  translator's ``sample`` translates; a clear error without them."""
+  key = s.source_key if key is None else key
+  if not cond or key not in cond:
     raise ConfigError(
-        f"{s.name} translates given images: pass cond={{{s.source_key!r}: [num, H, W, C]}} "
+        f"{s.name} translates given images: pass cond={{{key!r}: [num, H, W, C]}} "
         "(the loop passes the eval split's).")
-  return jnp.asarray(cond[s.source_key], jnp.float32)
+  return jnp.asarray(cond[key], jnp.float32)

@@ -98,6 +98,43 @@ def test_cycle_metrics_grids_sample_and_export():
   np.testing.assert_allclose(grids["translation_ba"][:4, 1], ba(batch["target"]), atol=1e-6)
 
 
+def test_direction_ba_samples_g_ba_of_domain_b_and_its_labels_are_the_streams():
+  c = _run_config(1)
+  c.unlock()
+  c.sample.direction = "BA"
+  fam = make_family(c)
+  assert (fam.cond_keys, fam.label_key) == (("target",), "target_label")
+  batch = tiny_batch()
+  state = fam.init(jax.random.PRNGKey(0), batch)
+  rng = jax.random.PRNGKey(1)
+  ba = fam.exports["translate"]({"trained": fam.trained(state)}, batch["target"], rng, "BA")
+  np.testing.assert_allclose(fam.sample(state, rng, 4, cond={"target": batch["target"]}),
+                             ba, atol=1e-6)
+  # what sample metrics draw for: domain B's eval images, with B's classes
+  # (this B stream holds only 1s; domain A's labels are all ten digits)
+  from genjax.core import sharding
+  from genjax.eval import evaluators
+  ev = evaluators.SampleEvaluator(fam, c, sharding.make_mesh(), (8, 8, 1), [])
+  cond, labels = next(ev.eval_fields(64))
+  assert sorted(cond) == ["target"] and set(np.asarray(labels).tolist()) == {1}
+  c.sample.direction = "AB"
+  ev = evaluators.SampleEvaluator(make_family(c), c, sharding.make_mesh(), (8, 8, 1), [])
+  cond, labels = next(ev.eval_fields(64))
+  assert sorted(cond) == ["image"] and len(set(np.asarray(labels).tolist())) > 5
+
+
+def test_a_direction_other_than_ab_and_ba_and_pix2pix_ba_are_start_up_errors():
+  c = tiny_config()
+  c.sample.direction = "AC"
+  with pytest.raises(ConfigError, match="Valid sample.direction names: AB, BA"):
+    make_family(c)
+  c = tiny_config(name="pix2pix", source_key="source", target_key="image",
+                  generator="unet", num_downs=3, norm="batch", gan_mode="vanilla")
+  c.sample.direction = "BA"
+  with pytest.raises(ConfigError, match="pix2pix has one generator"):
+    make_family(c)
+
+
 def test_identity_with_different_channels_and_shapes_are_start_up_errors():
   with pytest.raises(ConfigError, match="set model.lambda_identity=0"):
     make_family(tiny_config(image_shape=(8, 8, 3)))
