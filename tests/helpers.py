@@ -78,19 +78,26 @@ def with_smoke_deps(config, root):
   return config
 
 
-def smoke_run(rel_path, root):
-  """The workdir of ``rel_path``'s ``:smoke`` run under ``root``: trained the
-  first time it is asked for (its own dependencies first)."""
-  from genjax import main
+def _session_smoke_run(rel_path, root, make):
+  """The workdir of ``rel_path``'s smoke run under ``root``, made by
+  ``make(workdir)`` the first time it is asked for."""
   workdir = os.path.join(root, os.path.basename(rel_path)[:-3])
   done = os.path.join(workdir, ".smoke_done")
   if not os.path.exists(done):
     if os.path.exists(workdir):
       import shutil
       shutil.rmtree(workdir)   # an interrupted earlier attempt
-    main.run(with_smoke_deps(load_config(rel_path), root), workdir, "train")
+    make(workdir)
     open(done, "w").close()
   return workdir
+
+
+def smoke_run(rel_path, root):
+  """The workdir of ``rel_path``'s ``:smoke`` run under ``root``: trained the
+  first time it is asked for (its own dependencies first)."""
+  from genjax import main
+  return _session_smoke_run(rel_path, root, lambda workdir: main.run(
+      with_smoke_deps(load_config(rel_path), root), workdir, "train"))
 
 
 @contextlib.contextmanager
@@ -105,7 +112,7 @@ def mock_catalog_data(num_examples=64):
   import tensorflow_datasets as tfds
   sync = functools.partial(ocp.CheckpointManagerOptions, enable_async_checkpointing=False)
   with tfds.testing.mock_data(num_examples=num_examples), \
-      mock.patch("genjax.train.checkpoint.ocp.CheckpointManagerOptions", sync):
+      mock.patch.object(ocp, "CheckpointManagerOptions", sync):
     yield
 
 
@@ -115,13 +122,7 @@ def share_as_smoke_run(rel_path, workdir, root):
   no consumer has trained one yet: the consumers of that run then load it
   instead of training it again."""
   import shutil
-  target = os.path.join(root, os.path.basename(rel_path)[:-3])
-  if os.path.exists(os.path.join(target, ".smoke_done")):
-    return
-  if os.path.exists(target):
-    shutil.rmtree(target)   # an interrupted earlier attempt
-  shutil.copytree(workdir, target)
-  open(os.path.join(target, ".smoke_done"), "w").close()
+  _session_smoke_run(rel_path, root, lambda target: shutil.copytree(workdir, target))
 
 
 def dependencies_first(paths):

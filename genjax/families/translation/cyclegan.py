@@ -174,9 +174,13 @@ def eval_cycle(s, nets, state, batch, rng):
 
 
 def sample_input(s):
-  """(the cond field, the generator) of ``sample.direction``: 'AB' translates
-  domain A (source_key) with G_AB, 'BA' domain B (target_key) with G_BA."""
-  return (s.source_key, "G_AB") if s.direction == "AB" else (s.target_key, "G_BA")
+  """(the cond field, the generator, the eval field of its classes) of
+  ``sample.direction``: 'AB' translates domain A (source_key, 'label') with
+  G_AB, 'BA' domain B (target_key and the unpaired stream's renamed label
+  ``<target_key>_label``) with G_BA."""
+  if s.direction == "AB":
+    return s.source_key, "G_AB", "label"
+  return s.target_key, "G_BA", f"{s.target_key}_label"
 
 
 def sample(s, nets, state, rng, num, cond=None):
@@ -184,7 +188,7 @@ def sample(s, nets, state, rng, num, cond=None):
   ``sample_input``: G_AB's of domain A, or G_BA's of domain B (sample
   metrics score them as images of the other domain: ``cond_acc_<net>`` is
   the class preservation in that direction)."""
-  field, generator = sample_input(s)
+  field, generator, _ = sample_input(s)
   return pm1_to_unit(translate_with(nets, trained(s, nets, state), generator,
                                     cycle_to(settings.sources_of(s, cond, field), num), rng))
 
@@ -226,11 +230,6 @@ def make_cyclegan_family(config, deps=None):
       family="translation", model="cyclegan", init=bind(init), train_step=bind(train_step),
       eval_metrics={"cycle_a": cycle, "cycle_b": cycle}, sample=bind(sample),
       image_grids=bind(image_grids), data_to_unit=pm1_to_unit,
-      cond_keys=(sample_input(s)[0],), label_key=label_key(s),
+      cond_keys=(sample_input(s)[0],), label_key=sample_input(s)[2],
       trained=bind(trained), exports={"translate": bind(translate)})
 
-
-def label_key(s):
-  """The eval field with the classes of ``sample``'s inputs: 'label' for
-  domain A, the unpaired stream's renamed label (``<target_key>_label``) for B."""
-  return "label" if s.direction == "AB" else f"{s.target_key}_label"
