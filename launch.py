@@ -2,6 +2,7 @@
 
   python launch.py --config experiments/autoencoder/vae_mnist.py \
       --workdir runs/vae_mnist [--mode train|eval|sample] [--config.a.b=value]
+      [--force_unlock]
 
 Append ``:smoke`` to the config path for a run of seconds. Re-running the same
 command resumes from the workdir's latest checkpoint.
@@ -26,6 +27,9 @@ config_flags.DEFINE_config_file(
     lock_config=True)
 flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it exists).")
 flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"], "What to do.")
+flags.DEFINE_bool("force_unlock", False, "Take the workdir's training lock "
+                  "from a holder that cannot be checked (another host's, or "
+                  "one known to be gone). Never while that run is alive.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -77,7 +81,8 @@ def main(argv):
           "--config.train.num_steps=100.", file=sys.stderr)
     sys.exit(2)
   from genjax.main import main_with_errors
-  main_with_errors(flags.FLAGS.config, flags.FLAGS.workdir, flags.FLAGS.mode)
+  main_with_errors(flags.FLAGS.config, flags.FLAGS.workdir, flags.FLAGS.mode,
+                   force_unlock=flags.FLAGS.force_unlock)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ a default here, so a misspelt ``--config.a.b=...`` override is refused by
 ml_collections (the config is locked) with a "Did you mean" hint.
 """
 import json
+import math
 
 import ml_collections
 from ml_collections.config_dict import placeholder
@@ -296,8 +297,12 @@ def validate(config):
   if not config.family:
     raise ConfigError("config.family is empty: the experiment file must set "
                       "it (e.g. 'autoencoder').")
-  if config.optim.lr <= 0:
-    raise ConfigError(f"config.optim.lr must be > 0, got {config.optim.lr}.")
+  for name in ("lr", "d_lr"):
+    lr = config.optim.get(name)
+    if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr)
+                               and lr > 0):
+      raise ConfigError(f"config.optim.{name} must be a finite number > 0, "
+                        f"got {lr!r}.")
   if not 0.0 <= config.optim.ema_decay < 1.0:
     raise ConfigError("config.optim.ema_decay must be in [0, 1), got "
                       f"{config.optim.ema_decay}.")

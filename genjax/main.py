@@ -5,13 +5,16 @@ from genjax.config import MODES
 from genjax.errors import GenjaxError
 
 
-def run(config, workdir, mode="train"):
-  """Runs ``mode`` (train | eval | sample) of ``config`` in ``workdir``."""
+def run(config, workdir, mode="train", force_unlock=False):
+  """Runs ``mode`` (train | eval | sample) of ``config`` in ``workdir``.
+
+  ``force_unlock``: training takes the workdir's lock even from a holder
+  that cannot be checked (see genjax/train/lock.py)."""
   from genjax.train import loop
   if mode not in MODES:
     raise GenjaxError(f"Unknown --mode {mode!r}; valid modes: {', '.join(MODES)}.")
   if mode == "train":
-    return loop.train(config, workdir)
+    return loop.train(config, workdir, force_unlock=force_unlock)
   if mode == "eval":
     res = loop.evaluate(config, workdir)
     counts = ", ".join(f"{res[k]} {w}" for k, w in
@@ -31,11 +34,11 @@ def run(config, workdir, mode="train"):
   return paths
 
 
-def main_with_errors(config, workdir, mode):
+def main_with_errors(config, workdir, mode, force_unlock=False):
   """Runs and turns user errors into one paragraph on stderr and exit code 2."""
   from genjax.train.loop import Interrupted
   try:
-    run(config, workdir, mode)
+    run(config, workdir, mode, force_unlock=force_unlock)
   except GenjaxError as e:
     print(f"genjax: error: {e}", file=sys.stderr, flush=True)
     sys.exit(2)

@@ -27,6 +27,7 @@ from genjax.families.base import cycle_to, example_batch
 from genjax.eval import evaluators
 from genjax.train import checkpoint as ckpt_lib
 from genjax.train import images as images_lib
+from genjax.train import lock as lock_lib
 from genjax.train import deps as deps_lib
 from genjax.core import sharding as shard_lib
 from genjax.train import workdir as workdir_lib
@@ -72,8 +73,9 @@ class _Run:
   jit argument) as every function's last argument.
   """
 
-  def __init__(self, config, workdir, mode):
+  def __init__(self, config, workdir, mode, force_unlock=False):
     self.config = config
+    self.lock = None
     config_lib.validate(config)
     self.mesh = shard_lib.make_mesh()
     stored = deps_lib.stored_config(workdir)
@@ -102,14 +104,38 @@ class _Run:
                                  self.frozen)
     deps_lib.check_copy(self.family, self.shapes, self.init_source,
                         config.init_from)
-    self.workdir = workdir_lib.prepare(workdir, config, mode,
-                                       record=mode == "train" or not self.family.trains)
-    workdir_lib.log_command(self.workdir, mode)
-    self.rep = shard_lib.replicated(self.mesh)
-    self.batch_sh = shard_lib.batch_sharding(self.mesh)
-    self.writer = MetricWriter(self.workdir)
-    self.ckpt = ckpt_lib.Checkpointer(self.workdir,
-                                      keep=config.train.keep_checkpoints)
+    self.workdir = workdir_lib.prepare(
+        workdir, config, mode, record=mode == "train" or not self.family.trains,
+        lock=(functools.partial(self._take_lock, force=force_unlock)
+              if mode == "train" else None))
+    try:
+      workdir_lib.log_command(self.workdir, mode)
+      self.rep = shard_lib.replicated(self.mesh)
+      self.batch_sh = shard_lib.batch_sharding(self.mesh)
+      self.writer = MetricWriter(self.workdir)
+      self.ckpt = ckpt_lib.Checkpointer(self.workdir,
+                                        keep=config.train.keep_checkpoints)
+    except BaseException:
+      self.release()
+      raise
+
+  def _take_lock(self, workdir, force):
+    """A trainer's exclusive lock on ``workdir`` (process 0 takes it for all)."""
+    if jax.process_index() == 0:
+      self.lock = lock_lib.acquire(workdir, force=force)
+
+  def release(self):
+    if self.lock is not None:
+      self.lock.release()
+      self.lock = None
+
+  def close(self):
+    """Finishes pending saves and writes, then frees the workdir's lock."""
+    try:
+      self.ckpt.close()
+      self.writer.close()
+    finally:
+      self.release()
 
   def abstract_state(self):
     return shard_lib.replicate_abstract(self.shapes, self.mesh)
@@ -126,11 +152,11 @@ class _Run:
   def restore_latest(self):
     if not self.family.trains:   # nothing of its own: a fresh (empty) state
       return self.fresh_state(), 0
-    step = self.ckpt.latest_step()
+    state, step = self.ckpt.restore_readable(self.abstract_state())
     if step is None:
       raise WorkdirError(f"{self.workdir} has no checkpoint yet; train first "
                          "(--mode train) with the same --workdir.")
-    return self.ckpt.restore(self.abstract_state(), step), step
+    return state, step
 
   @functools.cached_property
   def grid_batch(self):
@@ -322,15 +348,24 @@ def _previous_train_time(workdir):
   return rows[-1]["train_time_s"] if rows else 0.0
 
 
-def train(config, workdir):
-  """Trains (or resumes) the experiment in ``workdir``; returns the final state."""
-  run = _Run(config, workdir, "train")
+def train(config, workdir, force_unlock=False):
+  """Trains (or resumes) the experiment in ``workdir``; returns the final state.
+
+  The trainer holds the workdir's lock (``genjax.train.lock``) throughout;
+  ``force_unlock`` takes it from a holder that cannot be checked."""
+  run = _Run(config, workdir, "train", force_unlock=force_unlock)
+  try:
+    return _train(run, config)
+  finally:
+    run.close()
+
+
+def _train(run, config):
   cfg = config.train
   run.sample_evaluator(tuple(cfg.eval_metrics))  # nets load and fit, at start-up
   batch_size = cfg.batch_size
-  start = run.ckpt.latest_step()
+  state, start = run.ckpt.restore_readable(run.abstract_state(), set_aside=True)
   if start is not None:
-    state = run.ckpt.restore(run.abstract_state(), start)
     log.info("Resumed from checkpoint at step %d in %s", start, run.workdir)
     print(f"genjax: resumed from step {start} ({run.ckpt.directory})",
           flush=True)
@@ -366,12 +401,14 @@ def train(config, workdir):
     if bad or not finite:
       run.ckpt.wait()
       what = ", ".join(bad) if bad else "the parameters"
+      last = run.ckpt.latest_step()
+      kept = (f"the last good checkpoint (step {last}) is kept in "
+              f"{run.ckpt.directory}" if last is not None else
+              "no checkpoint had been saved yet, so a re-run starts from step 0")
       raise TrainingDiverged(
           f"Training diverged: {what} became NaN/inf at step {step}. Stopped "
-          f"without saving; the last good checkpoint (step "
-          f"{run.ckpt.latest_step()}) is kept in {run.ckpt.directory}. Lower "
-          "--config.optim.lr, set --config.optim.grad_clip, or check the data, "
-          "then re-run to resume from that checkpoint.")
+          f"without saving; {kept}. Lower --config.optim.lr, set "
+          "--config.optim.grad_clip, or check the data, then re-run.")
     for k, v in host.items():
       sums[k] = sums.get(k, 0.0) + v
     n_summed += 1
@@ -442,14 +479,19 @@ def train(config, workdir):
                  t_log + time.perf_counter() - t_boundary)
   finally:
     bar.close()
-    run.ckpt.close()
-    run.writer.close()
   return run.fresh_state() if state is None else state   # (num_steps == 0)
 
 
 def evaluate(config, workdir):
   """Computes ``config.eval.metrics`` for the latest checkpoint; appends to metrics.jsonl."""
   run = _Run(config, workdir, "eval")
+  try:
+    return _evaluate(run, config)
+  finally:
+    run.close()
+
+
+def _evaluate(run, config):
   names = list(config.eval.metrics)
   if not names:
     valid = (sorted(run.family.eval_metrics) + sorted(run.family.split_metrics)
@@ -465,15 +507,14 @@ def evaluate(config, workdir):
   res["split"] = config.data.eval_split
   run.writer.write(step, {k: v for k, v in res.items() if k != "split"},
                    prefix="eval/")
-  run.ckpt.close()
-  run.writer.close()
   return dict(res, step=step)
 
 
 def sample(config, workdir):
   """Writes ``samples/sample_<step>.png`` (and the family's grids) from the latest checkpoint."""
   run = _Run(config, workdir, "sample")
-  state, step = run.restore_latest()
-  paths = run.write_pictures(state, step, f"sample_{step}")
-  run.ckpt.close()
-  return paths
+  try:
+    state, step = run.restore_latest()
+    return run.write_pictures(state, step, f"sample_{step}")
+  finally:
+    run.close()

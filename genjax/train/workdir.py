@@ -6,6 +6,7 @@
 <workdir>/tb/              TensorBoard events
 <workdir>/samples/         step_<N>.png, sample_<step>.png, other grids
 <workdir>/commands.log     one JSON line per launch: time, mode, argv
+<workdir>/train.lock       held while a trainer runs (genjax/train/lock.py)
 """
 import json
 import os
@@ -17,6 +18,7 @@ import jax
 
 from genjax import config as config_lib
 from genjax.errors import WorkdirError
+from genjax.train.lock import LOCK_NAME
 
 
 def config_path(workdir):
@@ -34,13 +36,16 @@ def _check_writable(workdir):
         "Choose a directory you can write to with --workdir.") from None
 
 
-def prepare(workdir, config, mode, record=None):
+def prepare(workdir, config, mode, record=None, lock=None):
   """Checks ``workdir`` for ``mode`` and (for training) records the config.
 
   A workdir whose config.json names a different experiment (see
   ``config.IDENTITY_KEYS``) is refused for every mode; nothing in it is
   touched. Evaluation and sampling need an existing run, unless ``record``
   (a model with nothing to train: its eval or sample starts the run).
+  ``lock(workdir)`` (a trainer's ``genjax.train.lock.acquire``) runs after
+  the checks and before anything is written; it raises to refuse.
+  In a multi-process run only process 0 writes.
   """
   record = mode == "train" if record is None else record
   if not workdir:
@@ -69,12 +74,14 @@ def prepare(workdir, config, mode, record=None):
     raise WorkdirError(
         f"--mode {mode} needs a trained run, but {workdir} has no config.json. "
         "Train first with --mode train and the same --workdir.")
-  elif os.path.isdir(workdir) and os.listdir(workdir):
+  elif os.path.isdir(workdir) and set(os.listdir(workdir)) - {LOCK_NAME}:
     raise WorkdirError(
         f"The workdir {workdir} is not empty and holds no genjax run "
         f"(no config.json); refusing to write into it. Use a new --workdir.")
   _check_writable(workdir)
-  if record:
+  if lock is not None:
+    lock(workdir)
+  if record and jax.process_index() == 0:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
       json.dump(new, f, indent=2, sort_keys=True)

@@ -70,3 +70,45 @@ def test_unknown_training_metric_is_caught_at_start(tmp_path):
   with pytest.raises(ConfigError, match="nelbo"):
     main.run(c, str(tmp_path / "run"), "train")
   assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+@pytest.mark.parametrize("field,value", [("lr", float("nan")), ("lr", 0.0),
+                                         ("lr", -1e-3), ("lr", float("inf"))])
+def test_a_nan_or_non_positive_learning_rate_is_refused_before_the_workdir(
+    tmp_path, field, value):
+  c = load_config(VAE)
+  c.unlock()
+  c.optim[field] = value
+  c.lock()
+  with pytest.raises(ConfigError, match=f"config.optim.{field} must be a finite number > 0"):
+    main.run(c, str(tmp_path / "run"), "train")
+  assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_gan_discriminator_learning_rate_of_nan_is_refused():
+  from genjax import config as config_lib
+  c = load_config("experiments/gan/dcgan_mnist.py")
+  c.unlock()
+  c.optim.d_lr = float("nan")
+  with pytest.raises(ConfigError, match="config.optim.d_lr"):
+    config_lib.validate(c)
+
+
+def test_divergence_before_the_first_checkpoint_names_no_step(tmp_path, monkeypatch):
+  """No checkpoint yet: the message says a re-run starts afresh (never "step None")."""
+  c = load_config(VAE)
+  c.unlock()
+  c.train.update(num_steps=12, ckpt_every=100, log_every=1)
+  c.lock()
+  real = registry.make_family
+
+  def poisoned(config, **kwargs):
+    family = real(config, **kwargs)
+    return dataclasses.replace(
+        family, train_step=lambda s, b: _nan_loss(*family.train_step(s, b), jnp.nan))
+
+  monkeypatch.setattr(registry, "make_family", poisoned)
+  with pytest.raises(TrainingDiverged) as info:
+    main.run(c, str(tmp_path / "run"), "train")
+  assert "None" not in str(info.value)
+  assert "no checkpoint had been saved yet" in str(info.value)
