@@ -23,6 +23,7 @@ import pathlib
 
 from absl import logging
 
+from genjax.data import download
 from genjax.data import font_digits
 from genjax.data import sources
 from genjax.data._tf import tfds
@@ -312,6 +313,8 @@ def get_builder(name, *, offline=True, data_dir=None):
 
   Raises:
     ConfigError: the name is neither offline nor in the tfds catalog.
+    DataError: a catalog dataset that is not prepared cannot be downloaded
+      (within seconds when the network is unreachable).
   """
   if offline and name in OFFLINE_BUILDERS:
     return _offline_builder(name, data_dir)
@@ -321,5 +324,5 @@ def get_builder(name, *, offline=True, data_dir=None):
     raise _unknown_dataset(
         name, tfds.list_builders(with_community_datasets=False)) from None
   if not _is_prepared(builder):
-    builder.download_and_prepare()
+    download.download_and_prepare(builder, OFFLINE_BUILDERS)
   return builder
