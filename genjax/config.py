@@ -56,6 +56,10 @@ def base_config():
       shuffle_buffer=60_000,
       classes=None,          # label values to keep, e.g. (0, 1); None: all
       unpaired=None,         # a second stream: dict(classes=(1,), prefix='target')
+      # several processes: 'split' (each reads its part of the split) or
+      # 'batch' (each builds the global batch, keeps its rows: the same
+      # batches whatever the process count)
+      process_sharding="split",
   ))
   c.train = ml_collections.ConfigDict(dict(
       batch_size=128,        # global batch, split over all devices
@@ -74,6 +78,14 @@ def base_config():
       # (params, optimiser state, EMA and loss reductions stay float32;
       # genjax/core/precision.py). Not part of a run's identity.
       compute_dtype="float32",
+      # Sharded parameters (genjax/core/sharding.py; not part of a run's
+      # identity): model_parallel > 1 makes the mesh data x model; shard_params
+      # 'data' or 'model' splits every state leaf (params, optimiser, EMA) of
+      # at least shard_min_size elements over that axis (FSDP / ZeRO-3 style,
+      # XLA gathers them where used); 'none' replicates them.
+      model_parallel=1,
+      shard_params="none",
+      shard_min_size=1 << 18,
   ))
   c.optim = ml_collections.ConfigDict(dict(
       name="adam", lr=1e-3, schedule="constant", warmup_steps=0,
@@ -119,7 +131,7 @@ def base_config():
 # Fields added after runs were written, with the value a run written before
 # them had in effect: ``upgraded`` fills them into an older config.json.
 ADDED_FIELDS = {"sample.grid_rows": 8, "model.stylegan2.d_architecture": "resnet",
-                "sample.w_truncation_cutoff": 0}
+                "sample.w_truncation_cutoff": 0, "data.process_sharding": "split"}
 
 
 def upgraded(config):

@@ -1,4 +1,5 @@
 """What ``launch.py`` runs; importable so tests call it directly."""
+import os
 import sys
 
 from genjax.config import MODES
@@ -10,9 +11,23 @@ def run(config, workdir, mode="train", force_unlock=False):
 
   ``force_unlock``: training takes the workdir's lock even from a holder
   that cannot be checked (see genjax/train/lock.py)."""
-  from genjax.train import loop
+  from genjax.core import peers, sharding
   if mode not in MODES:
     raise GenjaxError(f"Unknown --mode {mode!r}; valid modes: {', '.join(MODES)}.")
+  sharding.maybe_initialize_distributed()
+  watchdog = peers.start_if_multiprocess()
+  ok = False
+  try:
+    out = _run(config, workdir, mode, force_unlock)
+    ok = True
+    return out
+  finally:
+    if watchdog is not None:
+      watchdog.stop(ok)
+
+
+def _run(config, workdir, mode, force_unlock):
+  from genjax.train import loop
   if mode == "train":
     return loop.train(config, workdir, force_unlock=force_unlock)
   if mode == "eval":
@@ -35,14 +50,37 @@ def run(config, workdir, mode="train", force_unlock=False):
 
 
 def main_with_errors(config, workdir, mode, force_unlock=False):
-  """Runs and turns user errors into one paragraph on stderr and exit code 2."""
+  """Runs and turns user errors into one paragraph on stderr and exit code 2.
+
+  In a multi-process run a process that fails exits at once (``os._exit``:
+  no shutdown barrier, which would wait for processes that go on); the
+  others' watchdogs see it and stop too (``genjax.core.peers``)."""
   from genjax.train.loop import Interrupted
   try:
     run(config, workdir, mode, force_unlock=force_unlock)
   except GenjaxError as e:
-    print(f"genjax: error: {e}", file=sys.stderr, flush=True)
-    sys.exit(2)
+    _exit(2, f"genjax: error: {e}")
   except Interrupted as e:
-    print(f"genjax: {e}; checkpoint saved. Re-run the same command to resume.",
-          file=sys.stderr, flush=True)
-    sys.exit(128 + e.signum)
+    _exit(128 + e.signum, f"genjax: {e}; checkpoint saved. Re-run the same "
+          "command to resume.")
+  except Exception as e:
+    import jax
+    if jax.process_count() == 1:
+      raise
+    import traceback
+    traceback.print_exc()
+    _exit(1, f"genjax: error: process {jax.process_index()} of "
+          f"{jax.process_count()} failed ({type(e).__name__}: "
+          f"{str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}). "
+          "If another process was killed or crashed, this is its echo. Re-run "
+          "the same command on every process: training resumes from the last "
+          "complete checkpoint.")
+
+
+def _exit(status, message):
+  print(message, file=sys.stderr, flush=True)
+  import jax
+  if jax.process_count() > 1:
+    sys.stdout.flush()
+    os._exit(status)
+  sys.exit(status)

@@ -10,7 +10,9 @@ real examples, 0 for padding; no op may write ``valid`` at evaluation).
 ``local_B`` is the global batch size divided by the number of processes:
 each process reads its own shard of the split (``process_index`` /
 ``process_count``; the trainer passes ``jax.process_index()`` and
-``jax.process_count()``).
+``jax.process_count()``). With ``data.process_sharding='batch'`` each process
+builds the global batches (training and evaluation) and keeps its rows, so
+any number of processes sees the same batches.
 
 Deterministic resume. The training stream is a pure function of the data
 config, the seed and the process shard: the per-process shard is cached in
@@ -59,6 +61,7 @@ PADDING_KEY = "valid"
 # data.unpaired's default prefix: its 'image' becomes 'target'.
 UNPAIRED_PREFIX = "target"
 
+PROCESS_SHARDINGS = ("split", "batch")
 # The split shard of one process is cached in memory when it is this small.
 CACHE_LIMIT_BYTES = 1 << 30
 # Seed of the random preprocessing ops at evaluation (fixed: reproducible).
@@ -77,6 +80,10 @@ class DataConfig:
   shuffle_buffer: int = 10_000
   classes: Tuple[int, ...] = ()  # () keeps every class.
   unpaired: Optional["Unpaired"] = None  # A second, independent stream.
+  # How processes share the training stream: 'split' (each reads its part of
+  # the split: scales) or 'batch' (each builds the global batches and keeps
+  # its rows: every process count trains on the same batches).
+  process_sharding: str = "split"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +142,10 @@ def _validated(fields, where):
         f"{where}.shuffle_buffer must be an integer >= 0 (0: no shuffling), "
         f"got {buffer!r}.")
   fields["classes"] = _classes(fields.get("classes"), where)
+  if fields.get("process_sharding", "split") not in PROCESS_SHARDINGS:
+    raise ConfigError(
+        f"{where}.process_sharding must be one of {', '.join(PROCESS_SHARDINGS)}"
+        f", got {fields['process_sharding']!r}.")
   fields["unpaired"] = _unpaired(fields.get("unpaired"), fields, where)
   return DataConfig(**fields)
 
@@ -441,6 +452,10 @@ def train_dataset(data_cfg, global_batch_size, *, seed, start_step=0,
   """The tf.data.Dataset behind ``train_iterator`` (same arguments)."""
   cfg = from_config(data_cfg)
   local_batch = _local_batch_size(global_batch_size, process_count)
+  rows = None
+  if cfg.process_sharding == "batch" and process_count > 1:
+    rows = slice(process_index * local_batch, (process_index + 1) * local_batch)
+    local_batch, process_index, process_count = global_batch_size, 0, 1
   shard = dict(start_step=start_step, process_index=process_index,
                process_count=process_count)
   ds = _train_stream(cfg, local_batch, seed, **shard)
@@ -448,6 +463,8 @@ def train_dataset(data_cfg, global_batch_size, *, seed, start_step=0,
     other = _train_stream(cfg.unpaired.stream, local_batch,
                           stream_seed(seed, 1), **shard)
     ds = _zip_streams(ds, other, cfg.unpaired.prefix)
+  if rows is not None:   # 'batch': this process's rows of the global batch
+    ds = ds.map(lambda b: {k: v[rows] for k, v in b.items()})
   return _options(ds)
 
 
@@ -524,6 +541,10 @@ def eval_dataset(data_cfg, split, global_batch_size, *, num_examples=None,
   _check_padding_key(cfg)
   split = split or cfg.eval_split
   local_batch = _local_batch_size(global_batch_size, process_count)
+  if cfg.process_sharding == "batch" and process_count > 1:
+    rows = slice(process_index * local_batch, (process_index + 1) * local_batch)
+    ds = eval_dataset(cfg, split, global_batch_size, num_examples=num_examples)
+    return ds.map(lambda b: {k: v[rows] for k, v in b.items()})
   builder = _builder(cfg)
   total = num_eval_examples(cfg, split, num_examples)
   # Every process yields the same number of batches (the largest shard's).

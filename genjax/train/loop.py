@@ -77,7 +77,7 @@ class _Run:
     self.config = config
     self.lock = None
     config_lib.validate(config)
-    self.mesh = shard_lib.make_mesh()
+    self.mesh = shard_lib.make_mesh(config.train.model_parallel)
     stored = deps_lib.stored_config(workdir)
     self.deps, self.frozen = deps_lib.resolve(config, self.mesh,
                                               pins=stored.get("deps") or {})
@@ -102,6 +102,9 @@ class _Run:
     # workdir is touched.
     self.shapes = jax.eval_shape(self.fam.init, self.base_rng, self.example,
                                  self.frozen)
+    self.state_sh = shard_lib.state_shardings(
+        self.shapes, self.mesh, config.train.shard_params,
+        config.train.shard_min_size)
     deps_lib.check_copy(self.family, self.shapes, self.init_source,
                         config.init_from)
     self.workdir = workdir_lib.prepare(
@@ -138,16 +141,17 @@ class _Run:
       self.release()
 
   def abstract_state(self):
-    return shard_lib.replicate_abstract(self.shapes, self.mesh)
+    return shard_lib.replicate_abstract(self.shapes, self.mesh, self.state_sh)
 
   def fresh_state(self, batch=None):
     """``family.init`` on the example batch, or on ``batch`` (data-dependent
     init); then ``config.init_from``'s parameters copied in."""
-    init = jax.jit(self.fam.init, out_shardings=self.rep)
+    init = jax.jit(self.fam.init, out_shardings=self.state_sh)
     state = init(self.base_rng, self.example if batch is None else batch,
                  self.frozen)
-    return deps_lib.init_from(self.family, state, self.init_source,
-                              self.config.init_from)
+    state = deps_lib.init_from(self.family, state, self.init_source,
+                               self.config.init_from)
+    return jax.device_put(state, self.state_sh)
 
   def restore_latest(self):
     if not self.family.trains:   # nothing of its own: a fresh (empty) state
@@ -291,9 +295,10 @@ def _all_finite(tree):
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-def jit_train_step(family, mesh):
+def jit_train_step(family, mesh, state_sh=None):
   """The step of ``family`` (``frozen`` last: ``deps.frozen_last``) under one
-  global jit: batch sharded, state replicated and donated, the frozen
+  global jit: batch sharded, state replicated (or as ``state_sh``: a
+  matching tree of shardings) and donated, the frozen
   dependencies' bundles a replicated argument that is not donated (so the
   compiled program does not grow with them).
 
@@ -306,9 +311,10 @@ def jit_train_step(family, mesh):
     return state, dict(metrics, state_finite=_all_finite(state))
 
   rep = shard_lib.replicated(mesh)
+  state_sh = rep if state_sh is None else state_sh
   return jax.jit(guarded_step,
-                 in_shardings=(rep, shard_lib.batch_sharding(mesh), rep),
-                 out_shardings=(rep, rep), donate_argnums=0)
+                 in_shardings=(state_sh, shard_lib.batch_sharding(mesh), rep),
+                 out_shardings=(state_sh, rep), donate_argnums=0)
 
 
 @contextlib.contextmanager
@@ -377,7 +383,7 @@ def _train(run, config):
   if sync is None:
     sync = jax.default_backend() == "cpu" and jax.device_count() > 1
 
-  step_fn = jit_train_step(run.fam, run.mesh)
+  step_fn = jit_train_step(run.fam, run.mesh, run.state_sh)
   batches = data_lib.train_iterator(
       config.data, batch_size, seed=cfg.seed, start_step=start,
       process_index=jax.process_index(), process_count=jax.process_count())

@@ -36,6 +36,13 @@ def _check_writable(workdir):
         "Choose a directory you can write to with --workdir.") from None
 
 
+def _foreign_entries(workdir):
+  """What a directory holds besides what a starting trainer (process 0 of a
+  multi-process run, meanwhile) writes first."""
+  return [n for n in os.listdir(workdir) if not n.startswith(".") and
+          n not in (LOCK_NAME, "config.json.tmp")]
+
+
 def prepare(workdir, config, mode, record=None, lock=None):
   """Checks ``workdir`` for ``mode`` and (for training) records the config.
 
@@ -74,7 +81,7 @@ def prepare(workdir, config, mode, record=None, lock=None):
     raise WorkdirError(
         f"--mode {mode} needs a trained run, but {workdir} has no config.json. "
         "Train first with --mode train and the same --workdir.")
-  elif os.path.isdir(workdir) and set(os.listdir(workdir)) - {LOCK_NAME}:
+  elif os.path.isdir(workdir) and _foreign_entries(workdir):
     raise WorkdirError(
         f"The workdir {workdir} is not empty and holds no genjax run "
         f"(no config.json); refusing to write into it. Use a new --workdir.")

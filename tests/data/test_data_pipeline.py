@@ -93,6 +93,34 @@ def test_process_shards_are_disjoint_and_cover_the_split():
     pipeline.train_iterator(cfg, 401, seed=0, process_count=2)
 
 
+@pytest.mark.parametrize("process_count", [2, 4])
+def test_batch_sharding_gives_each_process_its_rows_of_the_global_batches(process_count):
+  """data.process_sharding='batch': process p's batch k is rows
+  [p*L, (p+1)*L) of the one-process batch k (augmentation included; eval
+  batches with their padding mask too), so any process count sees the same
+  batches; the shards are disjoint."""
+  cfg = dict(SMALL, process_sharding="batch", preprocess=("flip_lr", "scale_01"))
+  whole = _take(pipeline.train_iterator(cfg, 8, seed=3, start_step=2), 3)
+  parts = [_take(pipeline.train_iterator(cfg, 8, seed=3, start_step=2, process_index=p,
+                                         process_count=process_count), 3)
+           for p in range(process_count)]
+  for k, batch in enumerate(whole):
+    for key in batch:
+      np.testing.assert_array_equal(
+          np.concatenate([part[k][key] for part in parts]), batch[key])
+  evals = list(pipeline.eval_iterator(cfg, "test", 8, num_examples=20))
+  eval_parts = [list(pipeline.eval_iterator(cfg, "test", 8, num_examples=20, process_index=p,
+                                            process_count=process_count))
+                for p in range(process_count)]
+  assert all(len(part) == len(evals) == 3 for part in eval_parts)
+  for k, batch in enumerate(evals):
+    for key in batch:
+      np.testing.assert_array_equal(
+          np.concatenate([part[k][key] for part in eval_parts]), batch[key])
+  with pytest.raises(ConfigError, match="process_sharding must be one of split, batch"):
+    pipeline.train_iterator(dict(SMALL, process_sharding="rows"), 8, seed=0)
+
+
 @pytest.mark.parametrize("process_count", [1, 3])
 def test_eval_iterator_pads_with_a_mask(process_count):
   cfg = dict(SMALL, preprocess=["scale_01"])
