@@ -26,6 +26,14 @@ The table holds the default experiments. The paper-scale configs later issues
 add (the Stable Diffusion U-Net, StyleGAN2 config F) do not exist yet; an
 experiment file added to ``TABLE`` is picked up as it is.
 
+Sharded state (issue 25): per-device figures of the replicated state
+against its large leaves split over 8 devices (``+shard``), on 8 simulated
+CPU devices:
+
+  XLA_FLAGS=--xla_force_host_platform_device_count=8 python benchmarks/memory.py \
+      --experiments experiments/diffusion/ddpm_cifar10.py,experiments/autoregressive/pixelcnnpp_cifar10.py,experiments/gan/stylegan2_ffhq_configf.py \
+      --variants float32,float32+shard --out benchmarks/results/memory_sharded_cpu8.json
+
 Notes on reading the figures: XLA:CPU drops jax.checkpoint's optimisation
 barriers and merges the recomputation back into the forward pass, so remat
 shows no saving on CPU (tests/core/test_remat.py); GPU/TPU keep it
@@ -76,6 +84,7 @@ TABLE = (
     "experiments/gan/wgan_gp_mnist.py",
 )
 VARIANTS = ("float32", "float32+remat", "bfloat16", "bfloat16+remat")
+SHARDED_VARIANTS = ("float32+shard", "float32+remat+shard", "bfloat16+shard")
 MEMORY_FIELDS = ("argument_size_in_bytes", "output_size_in_bytes",
                  "alias_size_in_bytes", "temp_size_in_bytes",
                  "generated_code_size_in_bytes")
@@ -102,13 +111,18 @@ def remat_kinds(config):
 
 
 def with_variant(config, variant):
-  """The config in ``variant``; a reason string where the model has no such variant."""
-  dtype, _, remat = variant.partition("+")
+  """The config in ``variant`` (``dtype[+remat][+shard]``; ``shard``: the
+  state's leaves of >= 2**18 elements split over the ``data`` axis,
+  config.train.shard_params); a reason string where the model has no such
+  variant."""
+  dtype, *extras = variant.split("+")
+  remat = "remat" in extras
   kinds = remat_kinds(config)
   if remat and not kinds:
     return "no rematerialisable blocks in this model"
   config = config.copy_and_resolve_references()
   config.train.compute_dtype = dtype
+  config.train.shard_params = "data" if "shard" in extras else "none"
   if kinds:
     config.model.remat = kinds if remat else ()
   return config
@@ -140,12 +154,15 @@ def measure(config):
   family = registry.make_family(config)
   shape = tuple(config.model.image_shape)
   state = jax.eval_shape(family.init, jax.random.PRNGKey(0), example_batch(shape))
-  mesh = sharding.make_mesh()
-  step = loop.jit_train_step(frozen_last(family), mesh)
+  mesh = sharding.make_mesh(config.train.model_parallel)
+  state_sh = sharding.state_shardings(state, mesh, config.train.shard_params,
+                                      config.train.shard_min_size)
+  step = loop.jit_train_step(frozen_last(family), mesh, state_sh)
   t0 = time.perf_counter()
   compiled = step.lower(state, abstract_batch(config, shape), {}).compile()
   stats = compiled.memory_analysis()
   out = {"params": num_params(state), "batch_size": config.train.batch_size,
+         "devices": jax.device_count(),
          "compile_s": round(time.perf_counter() - t0, 2)}
   out.update({k: int(getattr(stats, k)) for k in MEMORY_FIELDS if hasattr(stats, k)})
   return out
@@ -195,16 +212,17 @@ def main(argv=None):
   p.add_argument("--experiments", default=",".join(TABLE),
                  help="comma-separated experiment files (default: TABLE)")
   p.add_argument("--variants", default=",".join(VARIANTS),
-                 help=f"comma-separated, of {', '.join(VARIANTS)}")
+                 help=f"comma-separated, of {', '.join(VARIANTS + SHARDED_VARIANTS)}")
   p.add_argument("--out", default="", help="write the rows to this JSON file "
                  "(rewritten after every row)")
   p.add_argument("--update", action="store_true",
                  help="keep the rows --out already holds; measure only the others")
   args = p.parse_args(argv)
   variants = [v for v in args.variants.split(",") if v]
-  unknown = sorted(set(variants) - set(VARIANTS))
+  unknown = sorted(set(variants) - set(VARIANTS + SHARDED_VARIANTS))
   if unknown:
-    p.error(f"unknown variant(s) {unknown}; valid: {', '.join(VARIANTS)}")
+    p.error(f"unknown variant(s) {unknown}; valid: "
+            f"{', '.join(VARIANTS + SHARDED_VARIANTS)}")
   paths = [e for e in args.experiments.split(",") if e]
   missing = [e for e in paths if not os.path.isfile(e)]
   if missing:

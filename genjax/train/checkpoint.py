@@ -5,6 +5,8 @@ state) is one pytree, saved under its step. The data position is not stored:
 the input pipeline is a pure function of (seed, step), so resuming at step k
 re-creates the stream at batch k (see genjax/data/pipeline.py).
 """
+import contextlib
+import errno
 import os
 import shutil
 import sys
@@ -14,6 +16,19 @@ import jax
 import orbax.checkpoint as ocp
 
 from genjax.errors import WorkdirError
+
+
+def _disk_full(error):
+  """Whether ``error`` (or one it came from) is a full disk or quota."""
+  seen = 0
+  while error is not None and seen < 10:
+    text = str(error)
+    if (getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        or "No space left on device" in text or "Disk quota exceeded" in text
+        or "RESOURCE_EXHAUSTED" in text and "space" in text.lower()):
+      return True
+    error, seen = error.__cause__ or error.__context__, seen + 1
+  return False
 
 
 def _first_line(error):
@@ -46,8 +61,27 @@ class Checkpointer:
     """Saves ``state`` as step ``step`` (asynchronously; see ``wait``)."""
     if step in self._manager.all_steps():
       return False
-    return self._manager.save(int(step), args=ocp.args.StandardSave(state),
-                              force=True)
+    with self._disk_errors(step):
+      return self._manager.save(int(step), args=ocp.args.StandardSave(state),
+                                force=True)
+
+  @contextlib.contextmanager
+  def _disk_errors(self, step):
+    """A full disk (or quota) while saving: one paragraph, not a traceback.
+    Orbax writes under a temporary name, so the earlier steps stay intact."""
+    try:
+      yield
+    except Exception as e:
+      if not _disk_full(e):
+        raise
+      kept = [s for s in self.all_steps() if s != step]
+      free = shutil.disk_usage(self.directory).free / 2 ** 20
+      raise WorkdirError(
+          f"Saving a checkpoint in {self.directory} failed: the disk is full "
+          f"or over quota ({_first_line(e)}; {free:.1f} MiB free). The earlier "
+          f"checkpoints ({', '.join(map(str, kept)) or 'none'}) are intact. Free "
+          "some space (or lower config.train.keep_checkpoints), then re-run "
+          "the same command to resume.") from None
 
   def restore(self, abstract_state, step=None):
     """Restores into the structure, dtypes and shardings of ``abstract_state``."""
@@ -106,10 +140,11 @@ class Checkpointer:
     return self.directory + "_unreadable"
 
   def wait(self):
-    self._manager.wait_until_finished()
+    with self._disk_errors(None):
+      self._manager.wait_until_finished()
 
   def close(self):
-    self._manager.wait_until_finished()
+    self.wait()
     self._manager.close()
 
 

@@ -109,3 +109,51 @@ def test_a_save_killed_at_a_random_moment_never_lists_an_unreadable_checkpoint(
     _kill_during_saves(directory, rng)
     seen.update(_every_listed_checkpoint_reads(directory))
   assert seen   # some saves completed and every listed one was readable
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 3 MiB tmpfs (root only: skipped where mounting is not allowed)."""
+  mount = tmp_path / "disk"
+  mount.mkdir()
+  proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+                        capture_output=True, text=True)
+  if proc.returncode:
+    pytest.skip(f"cannot mount a small tmpfs here ({proc.stderr.strip()})")
+  yield mount
+  subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_while_saving_is_one_paragraph_and_keeps_the_saved_steps(small_disk):
+  wd = str(small_disk / "run")
+  cmd = [sys.executable, os.path.join(ROOT, "launch.py"),
+         "--config=experiments/autoencoder/vae_mnist.py:smoke", f"--workdir={wd}",
+         "--config.train.num_steps=1000", "--config.train.ckpt_every=1",
+         "--config.train.keep_checkpoints=1000", "--config.train.log_every=1000"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  last = [l for l in proc.stderr.splitlines() if l.startswith("genjax: error:")][-1]
+  assert "the disk is full or over quota" in last and "are intact" in last
+  steps = ckpt_lib.Checkpointer(wd).all_steps()
+  assert len(steps) >= 2
+  # space again: every listed step is complete and readable, and the same
+  # command resumes from the last saved step
+  subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+  for step in steps:
+    _params_at(wd, step)
+  proc = subprocess.run(cmd[:4] + [f"--config.train.num_steps={steps[-1] + 2}"] + cmd[5:],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert f"resumed from step {steps[-1]}" in proc.stdout
+
+
+def _params_at(workdir, step):
+  from genjax.train import loop
+  from tests.helpers import load_config
+  run = loop._Run(load_config("experiments/autoencoder/vae_mnist.py"), workdir, "eval")
+  try:
+    return run.ckpt.restore(run.abstract_state(), step)
+  finally:
+    run.close()

@@ -146,3 +146,9 @@ def test_a_killed_process_stops_the_others_and_the_relaunch_ends_equal(tmp_path)
   sb, b = _params(wd, _config(end, 10))
   assert sa == sb == end
   assert_same_state(a, b)
+
+
+def test_launch_local_without_arguments_prints_its_usage():
+  proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "launch_local.sh")],
+                        capture_output=True, text=True)
+  assert proc.returncode == 2 and "usage: bash scripts/launch_local.sh N" in proc.stderr
