@@ -1,6 +1,7 @@
 """Train steps per second with a checkpoint every 10 steps vs none (issue 25).
 
-  python benchmarks/save_throughput.py --out benchmarks/results/save_throughput_cpu.json
+  python benchmarks/save_throughput.py --steps 200,60 --repeats 3 \
+      --out benchmarks/results/save_throughput_cpu.json
 
 For each experiment (its full config), two runs alternate ``--repeats``
 times in fresh workdirs: ``ckpt_every=10`` (orbax's asynchronous save: the
@@ -65,14 +66,20 @@ def measure(path, steps, repeats, log=print):
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   p.add_argument("--experiments", default=",".join(EXPERIMENTS))
-  p.add_argument("--steps", type=int, default=200)
+  p.add_argument("--steps", default="200,60",
+                 help="steps per run, one per experiment (or one for all)")
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--out", default="")
   args = p.parse_args(argv)
   from absl import logging
   logging.set_verbosity(logging.WARNING)
   import jax
-  rows = [measure(e, args.steps, args.repeats) for e in args.experiments.split(",") if e]
+  paths = [e for e in args.experiments.split(",") if e]
+  steps = [int(n) for n in args.steps.split(",")]
+  steps = steps * len(paths) if len(steps) == 1 else steps
+  if len(steps) != len(paths):
+    p.error(f"--steps gives {len(steps)} counts for {len(paths)} experiments")
+  rows = [measure(e, n, args.repeats) for e, n in zip(paths, steps)]
   for r in rows:
     print(f"{r['experiment']}: {r['steps_per_s_save_every_10']} steps/s saving every 10 "
           f"vs {r['steps_per_s_final_save_only']} (ratio {r['ratio']})")

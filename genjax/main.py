@@ -11,19 +11,11 @@ def run(config, workdir, mode="train", force_unlock=False):
 
   ``force_unlock``: training takes the workdir's lock even from a holder
   that cannot be checked (see genjax/train/lock.py)."""
-  from genjax.core import peers, sharding
+  from genjax.train import processes
   if mode not in MODES:
     raise GenjaxError(f"Unknown --mode {mode!r}; valid modes: {', '.join(MODES)}.")
-  sharding.maybe_initialize_distributed()
-  watchdog = peers.start_if_multiprocess()
-  ok = False
-  try:
-    out = _run(config, workdir, mode, force_unlock)
-    ok = True
-    return out
-  finally:
-    if watchdog is not None:
-      watchdog.stop(ok)
+  with processes.watched():
+    return _run(config, workdir, mode, force_unlock)
 
 
 def _run(config, workdir, mode, force_unlock):

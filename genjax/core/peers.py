@@ -23,8 +23,12 @@ _KEY = "genjax/alive/{}"
 
 
 def _client():
-  from jax._src import distributed
-  return distributed.global_state.client
+  """jax's coordination-service client (a private API: None if it moved)."""
+  try:
+    from jax._src import distributed
+    return distributed.global_state.client
+  except (ImportError, AttributeError):
+    return None
 
 
 def _stop_everything(message):
@@ -103,6 +107,12 @@ def _try_get(key):
 
 def start_if_multiprocess():
   """A running ``Watchdog`` in a multi-process run, else None."""
-  if jax.process_count() == 1 or _client() is None:
+  if jax.process_count() == 1:
+    return None
+  if _client() is None:
+    print("genjax: warning: this jax has no coordination-service client where "
+          "genjax looks (jax._src.distributed.global_state.client), so no "
+          "watchdog runs: a dead process is noticed by jax's heartbeat alone.",
+          file=sys.stderr, flush=True)
     return None
   return Watchdog().start()
