@@ -56,9 +56,9 @@ def main_with_errors(config, workdir, mode, force_unlock=False):
     _exit(128 + e.signum, f"genjax: {e}; checkpoint saved. Re-run the same "
           "command to resume.")
   except Exception as e:
-    import jax
-    if jax.process_count() == 1:
+    if not _multiprocess():
       raise
+    import jax
     import traceback
     traceback.print_exc()
     _exit(1, f"genjax: error: process {jax.process_index()} of "
@@ -69,10 +69,15 @@ def main_with_errors(config, workdir, mode, force_unlock=False):
           "complete checkpoint.")
 
 
+def _multiprocess():
+  """Whether jax.distributed runs (asked without starting a backend)."""
+  import jax
+  return jax.distributed.is_initialized()
+
+
 def _exit(status, message):
   print(message, file=sys.stderr, flush=True)
-  import jax
-  if jax.process_count() > 1:
+  if _multiprocess():
     sys.stdout.flush()
     os._exit(status)
   sys.exit(status)
