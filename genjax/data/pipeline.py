@@ -80,9 +80,9 @@ class DataConfig:
   shuffle_buffer: int = 10_000
   classes: Tuple[int, ...] = ()  # () keeps every class.
   unpaired: Optional["Unpaired"] = None  # A second, independent stream.
-  # How processes share the training stream: 'split' (each reads its part of
-  # the split: scales) or 'batch' (each builds the global batches and keeps
-  # its rows: every process count trains on the same batches).
+  # How processes share the train and eval streams: 'split' (each reads its
+  # part of the split: scales) or 'batch' (each builds the global batches and
+  # keeps its rows: every process count sees the same batches).
   process_sharding: str = "split"
 
 
