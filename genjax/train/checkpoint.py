@@ -43,13 +43,27 @@ def multihost_sync(name):
     multihost_utils.sync_global_devices(name)
 
 
+# Steps past keep-N are renamed (atomically) into this subdirectory and
+# emptied from there: deleting a step in place is not atomic, and a process
+# killed during it would leave a listed step with missing files.
+TRASH = ".deleted"
+
+
 class Checkpointer:
 
   def __init__(self, workdir, keep=3):
     self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     self._manager = ocp.CheckpointManager(
         self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                             todelete_subdir=TRASH))
+    self._empty_trash()
+
+  def _empty_trash(self):
+    trash = os.path.join(self.directory, TRASH)
+    if jax.process_index() == 0 and os.path.isdir(trash):
+      for name in os.listdir(trash):
+        shutil.rmtree(os.path.join(trash, name), ignore_errors=True)
 
   def latest_step(self):
     return self._manager.latest_step()
@@ -62,8 +76,10 @@ class Checkpointer:
     if step in self._manager.all_steps():
       return False
     with self._disk_errors(step):
-      return self._manager.save(int(step), args=ocp.args.StandardSave(state),
-                                force=True)
+      saved = self._manager.save(int(step), args=ocp.args.StandardSave(state),
+                                 force=True)
+    self._empty_trash()
+    return saved
 
   @contextlib.contextmanager
   def _disk_errors(self, step):
@@ -146,6 +162,7 @@ class Checkpointer:
   def close(self):
     self.wait()
     self._manager.close()
+    self._empty_trash()
 
 
 def restore_subset(workdir, item, step):
