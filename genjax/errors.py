@@ -26,6 +26,13 @@ class TrainingDiverged(GenjaxError):
   """A loss or metric became NaN/inf; the last good checkpoint is kept."""
 
 
+def first_line(error, limit=300):
+  """``'Type: first line of its message'``: a foreign error (orbax, jax,
+  requests) named inside one of genjax's paragraphs."""
+  text = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {text[0][:limit] if text else ''}"
+
+
 def did_you_mean(name, valid):
   """A short hint naming the closest valid choices to ``name``."""
   import difflib

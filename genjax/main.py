@@ -3,7 +3,7 @@ import os
 import sys
 
 from genjax.config import MODES
-from genjax.errors import GenjaxError
+from genjax.errors import GenjaxError, first_line
 
 
 def run(config, workdir, mode="train", force_unlock=False):
@@ -62,8 +62,7 @@ def main_with_errors(config, workdir, mode, force_unlock=False):
     import traceback
     traceback.print_exc()
     _exit(1, f"genjax: error: process {jax.process_index()} of "
-          f"{jax.process_count()} failed ({type(e).__name__}: "
-          f"{str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}). "
+          f"{jax.process_count()} failed ({first_line(e)}). "
           "If another process was killed or crashed, this is its echo. Re-run "
           "the same command on every process: training resumes from the last "
           "complete checkpoint.")

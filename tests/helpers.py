@@ -49,6 +49,14 @@ def run_python(code, env=None, timeout=300):
                         capture_output=True, text=True, timeout=timeout)
 
 
+def free_port():
+  """A loopback TCP port nothing listens on (bound and released)."""
+  import socket
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
 def run_python_result(code, devices=1, timeout=300):
   """Runs ``code`` on ``devices`` simulated CPU devices; returns the JSON it
   printed after "RESULT" (the snippet's last such line)."""

@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 
-from genjax.errors import DataError
+from genjax.errors import DataError, first_line
 
 PROBE_ENV = "GENJAX_NETWORK_PROBE"
 DEFAULT_PROBE = "storage.googleapis.com:443"
@@ -69,5 +69,4 @@ def download_and_prepare(builder, offline_names):
   try:
     builder.download_and_prepare()
   except OSError as e:   # requests' ConnectionError is an OSError
-    raise not_prepared(builder, offline_names,
-                       f"{type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
+    raise not_prepared(builder, offline_names, first_line(e, 200)) from None

@@ -15,7 +15,7 @@ import time
 import jax
 import orbax.checkpoint as ocp
 
-from genjax.errors import WorkdirError
+from genjax.errors import WorkdirError, first_line
 
 
 def _disk_full(error):
@@ -29,11 +29,6 @@ def _disk_full(error):
       return True
     error, seen = error.__cause__ or error.__context__, seen + 1
   return False
-
-
-def _first_line(error):
-  text = str(error).strip().splitlines()
-  return f"{type(error).__name__}: {text[0][:300] if text else ''}"
 
 
 def multihost_sync(name):
@@ -94,7 +89,7 @@ class Checkpointer:
       free = shutil.disk_usage(self.directory).free / 2 ** 20
       raise WorkdirError(
           f"Saving a checkpoint in {self.directory} failed: the disk is full "
-          f"or over quota ({_first_line(e)}; {free:.1f} MiB free). The earlier "
+          f"or over quota ({first_line(e)}; {free:.1f} MiB free). The earlier "
           f"checkpoints ({', '.join(map(str, kept)) or 'none'}) are intact. Free "
           "some space (or lower config.train.keep_checkpoints), then re-run "
           "the same command to resume.") from None
@@ -121,7 +116,7 @@ class Checkpointer:
       try:
         state = self.restore(abstract_state, step)
       except Exception as e:   # orbax/TensorStore raise many kinds
-        failed.append((step, _first_line(e)))
+        failed.append((step, first_line(e)))
         print(f"genjax: warning: checkpoint step {step} in {self.directory} "
               f"cannot be read ({failed[-1][1]}); trying the previous one.",
               file=sys.stderr, flush=True)

@@ -7,16 +7,12 @@ import pytest
 
 from genjax.data import builders, download
 from genjax.errors import DataError
-from tests.helpers import run_cli
+from tests.helpers import free_port, run_cli
 
 
 
 def _closed_port():
-  s = socket.socket()
-  s.bind(("127.0.0.1", 0))
-  port = s.getsockname()[1]
-  s.close()
-  return f"127.0.0.1:{port}"
+  return f"127.0.0.1:{free_port()}"
 
 
 def test_the_network_probe_tells_a_listening_port_from_a_closed_one():

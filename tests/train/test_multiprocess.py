@@ -5,7 +5,6 @@ relaunch resumes and ends where an uninterrupted run ends."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,22 +14,16 @@ import numpy as np
 import pytest
 
 from genjax import main
-from tests.helpers import ROOT, load_config
+from tests.helpers import ROOT, free_port, load_config
 from tests.train.test_resume import _params
 
 VAE = "experiments/autoencoder/vae_mnist.py"
 OVERRIDES = dict(log_every=2, decay_steps=40, batch_size=16)
 
 
-def _free_port():
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def _start(n, workdir, num_steps, ckpt_every, logs):
   """``n`` launch.py processes of one run on this machine."""
-  port = _free_port()
+  port = free_port()
   args = [sys.executable, os.path.join(ROOT, "launch.py"), f"--config={VAE}:smoke",
           f"--workdir={workdir}", f"--config.train.num_steps={num_steps}",
           f"--config.train.ckpt_every={ckpt_every}",
