@@ -149,11 +149,11 @@ def test_smoke_train_resume_eval_sample(path, tmp_path, smoke_root):
     assert all(os.path.exists(p) for p in paths)
     if generates and checks_load(path, longer, family):
       assert_load_samples_like_sample_mode(wd, longer, steps + extra)
-  else:   # a tfds catalog set: sample (its grids read data) under mock data
+  else:   # a tfds catalog set: sample (its grids and cond fields read data) under mock data
     with mock_catalog_data():
       main.run(longer, wd, "sample")
-    if generates and checks_load(path, longer, family):
-      assert_load_samples_like_sample_mode(wd, longer, steps)
+      if generates and checks_load(path, longer, family):
+        assert_load_samples_like_sample_mode(wd, longer, steps)
 
 
 @pytest.mark.parametrize("path", UNTRAINED)
