@@ -139,22 +139,34 @@ def test_grey_sampler_matches_the_density():
 M3 = 3
 
 
-@functools.lru_cache(maxsize=None)
-def _rgb_joint():
-  """(log p [256 R, 256 G, 256 B] of one pixel, its params): the full table, one program."""
+def _rgb_params():
+  """The mixture params of one RGB pixel."""
   params = _random_params(jax.random.PRNGKey(5), (), 3, M3)
   # Keep the scales moderate so every channel spreads over several levels.
-  params = params.at[M3 + 3 * M3:M3 + 6 * M3].set(
+  return params.at[M3 + 3 * M3:M3 + 6 * M3].set(
       jnp.clip(params[M3 + 3 * M3:M3 + 6 * M3], -3.5, -1.0))
+
+
+@functools.lru_cache(maxsize=None)
+def _rgb_planes(r_indices=None):
+  """(log p [R, 256 G, 256 B] of one pixel, its params): the planes of the
+  levels ``r_indices`` of R (all 256: the full table), one program."""
+  params = _rgb_params()
   g = jnp.asarray(GRID, jnp.float32)
+  rs = g if r_indices is None else g[jnp.asarray(r_indices)]
 
   def plane(r):                       # log p(r, G, B) for all G, B: [256, 256]
     x = jnp.stack(jnp.broadcast_arrays(r, g[:, None], g[None, :]), axis=-1)[:, :, None]
     return discretized_logistic_mixture_log_prob(
         x, jnp.broadcast_to(params, (256, 256, 1, params.shape[-1])), M3)[..., 0]
 
-  table = jax.jit(lambda: jax.lax.map(plane, g))()
+  table = jax.jit(lambda: jax.lax.map(plane, rs))()
   return np.asarray(table, np.float64), np.asarray(params, np.float64)
+
+
+def _rgb_joint():
+  """(log p [256 R, 256 G, 256 B] of one pixel, its params): the full table."""
+  return _rgb_planes()
 
 
 @pytest.mark.slow
@@ -165,17 +177,19 @@ def test_rgb_mixture_sums_to_one_over_all_256_cubed_pixels():
 
 def test_rgb_channel_conditionals_follow_the_linear_dependence():
   # Sec. 2.2: in component m, G ~ logistic(mu_G + c0 R), B ~ logistic(mu_B + c1 R + c2 G).
-  logp, params = _rgb_joint()
+  pairs = [(40, 200), (128, 30), (230, 128)]
+  # The R planes of the pairs, each exactly the full table's (plane i is R = r_i).
+  logp, params = _rgb_planes(tuple(r for r, _ in pairs))
   p = np.exp(logp)
   logits, means = params[:M3], params[M3:4 * M3].reshape(3, M3)
   s = np.exp(np.maximum(params[4 * M3:7 * M3].reshape(3, M3), -7.0))
   c = np.tanh(params[7 * M3:].reshape(3, M3))
   pi = np.exp(logits - logits.max())
   pi /= pi.sum()
-  for r_idx, g_idx in [(40, 200), (128, 30), (230, 128)]:
+  for plane, (r_idx, g_idx) in enumerate(pairs):
     r, g = GRID[r_idx], GRID[g_idx]
     # p(B | R, G) from the table (each conditional sums to one by construction of it)...
-    cond_b = p[r_idx, g_idx] / p[r_idx, g_idx].sum()
+    cond_b = p[plane, g_idx] / p[plane, g_idx].sum()
     # ... equals the mixture with posterior weights pi_m P_m(R) P_m(G | R).
     w = np.array([pi[m] * _bin_probs64(means[0, m], s[0, m])[r_idx]
                   * _bin_probs64(means[1, m] + c[0, m] * r, s[1, m])[g_idx] for m in range(M3)])
@@ -185,7 +199,7 @@ def test_rgb_channel_conditionals_follow_the_linear_dependence():
     np.testing.assert_allclose(cond_b, expected, rtol=1e-3, atol=1e-7)
     np.testing.assert_allclose(cond_b.sum(), 1.0, atol=1e-6)
     # p(G | R), marginalising B, sums to one and matches the same weights one step earlier.
-    cond_g = p[r_idx].sum(1) / p[r_idx].sum()
+    cond_g = p[plane].sum(1) / p[plane].sum()
     w_r = np.array([pi[m] * _bin_probs64(means[0, m], s[0, m])[r_idx] for m in range(M3)])
     w_r /= w_r.sum()
     expected_g = sum(w_r[m] * _bin_probs64(means[1, m] + c[0, m] * r, s[1, m])
