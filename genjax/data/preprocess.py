@@ -41,6 +41,7 @@ import inspect
 from typing import Any, Callable, Optional, Tuple
 
 from genjax.data import captions
+from genjax.data import domains
 from genjax.data import masks
 from genjax.data import tokenizer
 from genjax.data import transforms
@@ -272,6 +273,15 @@ def _scalar_shape(shape, *args):
   return ()
 
 
+def _domain_shape(shape, dataset="mnist"):
+  del shape
+  return (len(domains.ATTRIBUTES.get(dataset, ())),)
+
+
+def _check_domain(dataset="mnist"):
+  return _problem_if_not_one_of("dataset", dataset, tuple(domains.ATTRIBUTES))
+
+
 def _tokens_shape(shape, max_tokens=16):
   return tuple(shape) + (max_tokens,)
 
@@ -330,6 +340,11 @@ OPS = {
     "caption": OpDef(captions.caption, random=True, shape=_scalar_shape,
                      check=_check_caption, example_keys=("label",),
                      outkey="caption", reads_pixels=True),
+    # StarGAN's domains: binary attributes measured on the image
+    # (genjax.data.domains).
+    "attribute_domain": OpDef(domains.attribute_domain, shape=_domain_shape,
+                              check=_check_domain, example_keys=("label",),
+                              outkey="domain", reads_pixels=True),
     "tokenize": OpDef(captions.tokenize_caption, shape=_tokens_shape,
                       check=_check_tokenize, inkey="caption",
                       outkey="tokens"),

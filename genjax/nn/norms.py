@@ -27,7 +27,7 @@ def group_norm(x, max_groups=32, epsilon=1e-6, name=None):
                       epsilon=epsilon, name=name)(x)
 
 
-IMAGE_NORMS = ("batch", "instance", "none")
+IMAGE_NORMS = ("batch", "instance", "instance_affine", "none")
 
 
 def image_norm(x, kind, train, name=None):
@@ -35,12 +35,16 @@ def image_norm(x, kind, train, name=None):
   ``nn.compact`` method): 'batch' (affine BatchNorm, PyTorch's momentum 0.1 and
   eps 1e-5; running statistics when not ``train``), 'instance' (PyTorch's
   ``InstanceNorm2d`` default: per image and channel, no affine parameters,
-  eps 1e-5) or 'none'."""
+  eps 1e-5), 'instance_affine' (the same with a learned scale and shift:
+  StarGAN's ``affine=True``; its ``track_running_stats`` is not copied, so
+  test time normalises per image too) or 'none'."""
   if kind == "batch":
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                         name=name)(x)
   if kind == "instance":
     return nn.InstanceNorm(epsilon=1e-5, use_bias=False, use_scale=False, name=name)(x)
+  if kind == "instance_affine":
+    return nn.InstanceNorm(epsilon=1e-5, name=name)(x)
   if kind == "none":
     return x
   raise unknown_name("norm layer", kind, IMAGE_NORMS)
@@ -49,4 +53,4 @@ def image_norm(x, kind, train, name=None):
 def norm_has_affine(kind):
   """Whether ``kind``'s layer shifts its output (then a conv before it needs
   no bias: pix2pix's use_bias = norm is instance norm, i.e. not batch norm)."""
-  return kind == "batch"
+  return kind in ("batch", "instance_affine")

@@ -80,49 +80,73 @@ class UNetTranslator(nn.Module):
     return x
 
 
+PADDINGS = ("reflect", "zeros")
+
+
 def reflect_pad(x, pad):
   """Reflection padding of H and W (PyTorch's ReflectionPad2d)."""
   return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
 
 
+def padded_conv(x, features, kernel, padding, use_bias, name):
+  """A stride-1 conv keeping H and W: reflection padding then a 'VALID'
+  conv (CycleGAN), or the conv's own zero padding (StarGAN)."""
+  pad = kernel // 2
+  if padding == "reflect":
+    return Conv(features, kernel, padding="VALID", use_bias=use_bias, name=name)(
+        reflect_pad(x, pad))
+  return Conv(features, kernel, padding=pad, use_bias=use_bias, name=name)(x)
+
+
 class ResidualBlock(nn.Module):
-  """x + [reflect-pad, conv3x3, norm, ReLU, (dropout), reflect-pad, conv3x3, norm](x)."""
+  """x + [pad, conv3x3, norm, ReLU, (dropout), pad, conv3x3, norm](x)."""
   norm: str = "instance"
   dropout: bool = False
+  padding: str = "reflect"
 
   @nn.compact
   def __call__(self, x, train=False):
     bias = not norm_has_affine(self.norm)
-    h = Conv(x.shape[-1], 3, padding="VALID", use_bias=bias, name="conv0")(reflect_pad(x, 1))
+    h = padded_conv(x, x.shape[-1], 3, self.padding, bias, "conv0")
     h = nn.relu(image_norm(h, self.norm, train, name="norm0"))
     if self.dropout:
       h = nn.Dropout(0.5, deterministic=not train)(h)
-    h = Conv(x.shape[-1], 3, padding="VALID", use_bias=bias, name="conv1")(reflect_pad(h, 1))
+    h = padded_conv(h, x.shape[-1], 3, self.padding, bias, "conv1")
     return x + image_norm(h, self.norm, train, name="norm1")
 
 
 class ResNetTranslator(nn.Module):
-  """[B,H,W,Cin] -> [B,H,W,out_channels] in (-1, 1) (module doc)."""
+  """[B,H,W,Cin] -> [B,H,W,out_channels] in (-1, 1) (module doc).
+
+  CycleGAN's by default; StarGAN's generator (Choi et al. 2018, app. 7.2) is
+  the same with ``padding='zeros'``, 4x4 resampling convs
+  (``resample_kernel=4``: stride-2 convs and transposed convs with padding
+  1), norm 'instance_affine' and no bias on the last conv (``head_bias``).
+  """
   out_channels: int
   n_blocks: int = 9
   ngf: int = 64
   norm: str = "instance"
   dropout: bool = False
   num_downs: int = 2
+  padding: str = "reflect"     # PADDINGS
+  resample_kernel: int = 3     # 3 (CycleGAN) | 4 (StarGAN)
+  head_bias: bool = True
 
   @nn.compact
   def __call__(self, x, train=False):
     bias = not norm_has_affine(self.norm)
-    x = Conv(self.ngf, 7, padding="VALID", use_bias=bias, name="stem")(reflect_pad(x, 3))
+    k = self.resample_kernel
+    x = padded_conv(x, self.ngf, 7, self.padding, bias, "stem")
     x = nn.relu(image_norm(x, self.norm, train, name="stem_norm"))
     for i in range(self.num_downs):
-      x = Conv(self.ngf * 2 ** (i + 1), 3, 2, padding=1, use_bias=bias, name=f"down{i}")(x)
+      x = Conv(self.ngf * 2 ** (i + 1), k, 2, padding=1, use_bias=bias, name=f"down{i}")(x)
       x = nn.relu(image_norm(x, self.norm, train, name=f"down_norm{i}"))
     for i in range(self.n_blocks):
-      x = ResidualBlock(self.norm, self.dropout, name=f"block{i}")(x, train)
+      x = ResidualBlock(self.norm, self.dropout, self.padding, name=f"block{i}")(x, train)
     for i in reversed(range(self.num_downs)):
-      x = TransposedConv(self.ngf * 2 ** i, 3, 1, output_padding=1, use_bias=bias,
+      x = TransposedConv(self.ngf * 2 ** i, k, 1, output_padding=4 - k, use_bias=bias,
                          name=f"up{i}")(x)
       x = nn.relu(image_norm(x, self.norm, train, name=f"up_norm{i}"))
-    x = Conv(self.out_channels, 7, padding="VALID", name="head")(reflect_pad(x, 3))
+    x = padded_conv(x, self.out_channels, 7, self.padding, self.head_bias, "head")
     return jnp.tanh(x)

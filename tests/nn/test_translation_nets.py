@@ -105,5 +105,21 @@ def test_instance_norm_standardises_each_image_and_channel_and_names_are_checked
   y = Norm("instance").apply({}, x)
   np.testing.assert_allclose(y.mean(axis=(1, 2)), 0, atol=1e-5)
   np.testing.assert_allclose(y.var(axis=(1, 2)), 1, atol=1e-3)   # eps 1e-5 on var ~16
-  with pytest.raises(ConfigError, match="Valid norm layer names: batch, instance, none"):
+  with pytest.raises(ConfigError,
+                     match="Valid norm layer names: batch, instance, instance_affine, none"):
     Norm("group").init(jax.random.PRNGKey(0), x)
+
+
+def test_affine_instance_norm_scales_and_shifts_each_standardised_channel():
+  """StarGAN's InstanceNorm2d(affine=True): (x - mean) / std per image and
+  channel, times a learned scale plus a learned shift (2 C parameters)."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 5, 3)) * 4 + 2
+  params = jax.tree_util.tree_map(jnp.ones_like,
+                                  Norm("instance_affine").init(jax.random.PRNGKey(0), x))
+  assert sum(v.size for v in jax.tree_util.tree_leaves(params)) == 2 * 3
+  scale, shift = jnp.asarray([2.0, 0.5, 1.0]), jnp.asarray([3.0, -1.0, 0.0])
+  name = next(iter(params["params"]))
+  y = Norm("instance_affine").apply(
+      {"params": {name: {"scale": scale, "bias": shift}}}, x)
+  np.testing.assert_allclose(y.mean(axis=(1, 2)), jnp.broadcast_to(shift, (2, 3)), atol=1e-4)
+  np.testing.assert_allclose(y.std(axis=(1, 2)), jnp.broadcast_to(scale, (2, 3)), rtol=1e-3)

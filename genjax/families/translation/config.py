@@ -44,6 +44,31 @@ def default_config():
   return c
 
 
+def stargan_config():
+  """default_config with StarGAN's fields (stargan.py; only StarGAN's
+  configs hold them, so runs of the other models keep their fields) and the
+  reference's settings: Adam lr 1e-4, betas (0.5, 0.999)."""
+  c = default_config()
+  c.model.update(dict(
+      name="stargan", generator="resnet", norm="instance_affine", dropout=False,
+      n_blocks=6,
+      domain_key="domain",       # the batch field of each image's domain bits [K]
+      attributes=("thin/thick", "left/right"),   # each bit's words for 0/1
+      attribute_measure="mnist", # genjax.data.domains' measure of the bits of
+                                 # translations (target_acc); '' : none
+      d_layers=6,                # the critic's stride-2 layers (6 for 128 px)
+      n_critic=5,                # critic iterations per G iteration (WGAN-GP)
+      lambda_gp=10.0,            # gradient penalty weight (eq. 7's lambda_gp)
+      lambda_cls=1.0,            # domain classification weight
+      lambda_rec=10.0,           # reconstruction (cycle) weight
+  ))
+  c.optim.update(lr=1e-4, b1=0.5, b2=0.999)
+  # The domain ``sample`` translates into: 'random' (a uniform domain per
+  # image) or a domain's name ('thick+left': one word per attribute).
+  c.sample.domain = "random"
+  return c
+
+
 def parse_variant_arg(arg, variants):
   """``:ARG`` -> (variant or None, smoke): ARG is nothing, 'smoke', one of
   ``variants``, or a variant and smoke joined by a comma ('l1,smoke')."""

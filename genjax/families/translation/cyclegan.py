@@ -30,7 +30,7 @@ from genjax.families.gan.models import apply_with_stats
 from genjax.families.translation import losses, settings
 from genjax.families.translation import pool as pool_lib
 from genjax.families.translation.state import (apply_update, create_players_state,
-                                               discriminator_step)
+                                               discriminator_step, trained_players)
 
 GENERATORS = ("G_AB", "G_BA")
 DOMAIN_OF = {"G_AB": "B", "G_BA": "A"}      # the domain each generator writes
@@ -158,7 +158,7 @@ def translate_with(nets, trained, name, x, rng):
 def trained(s, nets, state, use_ema=True):
   """``bundle["trained"]``: every player's parameters and statistics (no EMA)."""
   del s, nets, use_ema
-  return {"params": state.params, "stats": state.stats}
+  return trained_players(state)
 
 
 def eval_cycle(s, nets, state, batch, rng):

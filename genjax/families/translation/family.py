@@ -3,8 +3,10 @@ from genjax.config import require
 from genjax.errors import check_choice
 from genjax.families.translation.cyclegan import make_cyclegan_family
 from genjax.families.translation.pix2pix import make_pix2pix_family
+from genjax.families.translation.stargan import make_stargan_family
 
-MODELS = {"pix2pix": make_pix2pix_family, "cyclegan": make_cyclegan_family}
+MODELS = {"pix2pix": make_pix2pix_family, "cyclegan": make_cyclegan_family,
+          "stargan": make_stargan_family}
 
 
 def make_family(config, deps=None):

@@ -8,6 +8,7 @@
       L_id = E ||G(y) - y||_1 + E ||F(x) - x||_1 with weight 0.5 lambda.
   StarGAN (Choi et al. 2018, eq. 4):  L_rec = E ||x - G(G(x, c), c')||_1, lambda_rec = 10.
 """
+import jax
 import jax.numpy as jnp
 
 from genjax.families.gan import losses as gan_losses
@@ -51,3 +52,18 @@ def patch_generator_loss(mode, fake_logits):
   if mode == "vanilla":
     return gan_losses.generator_loss("non_saturating", f)
   return 2.0 * gan_losses.generator_loss("least_squares", f)
+
+
+def domain_classification_loss(logits, bits):
+  """StarGAN's L_cls (eq. 2 and 3) for binary attributes: the binary
+  cross-entropy of D_cls's logits [B, K] against the domain bits [B, K],
+  summed over the attributes and averaged over the batch (the reference's
+  ``binary_cross_entropy_with_logits(..., size_average=False) / B``)."""
+  per_bit = bits * jax.nn.softplus(-logits) + (1.0 - bits) * jax.nn.softplus(logits)
+  return jnp.sum(per_bit) / logits.shape[0]
+
+
+def wasserstein_critic_loss(real_scores, fake_scores):
+  """-E D_src(x) + E D_src(G(x, c)) over every patch score (StarGAN eq. 8's
+  adversarial part; the reference's means over batch and map)."""
+  return jnp.mean(fake_scores) - jnp.mean(real_scores)

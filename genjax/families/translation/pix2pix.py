@@ -32,7 +32,7 @@ from genjax.families.base import Family, cycle_to, pm1_to_unit
 from genjax.families.gan.models import apply_with_stats
 from genjax.families.translation import losses, settings
 from genjax.families.translation.state import (apply_update, create_players_state,
-                                               discriminator_step)
+                                               discriminator_step, trained_players)
 
 COLUMNS = 3   # translations per source in the grid (dropout's variety)
 
@@ -165,7 +165,7 @@ def image_grids(s, nets, state, batch, rng):
 def trained(s, nets, state, use_ema=True):
   """``bundle["trained"]``: G's and D's parameters and statistics (no EMA)."""
   del s, nets, use_ema
-  return {"params": state.params, "stats": state.stats}
+  return trained_players(state)
 
 
 def translate(s, nets, bundle, source, rng):

@@ -21,6 +21,7 @@ from genjax.nn.translation_generators import ResNetTranslator, UNetTranslator, c
 GENERATORS = ("unet", "resnet")
 GAN_MODES = ("vanilla", "lsgan")
 DIRECTIONS = ("AB", "BA")
+PATCHGAN_MODELS = ("pix2pix", "cyclegan")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,15 @@ class Settings:
   optim: Any
   grid_rows: int
   direction: str       # sample.direction: 'AB' | 'BA'
+  domain_key: str = "domain"   # StarGAN's (stargan.py)
+  attributes: Tuple[Tuple[str, str], ...] = ()
+  attribute_measure: str = ""
+  d_layers: int = 6
+  n_critic: int = 5
+  lambda_gp: float = 10.0
+  lambda_cls: float = 1.0
+  lambda_rec: float = 10.0
+  domain: str = "random"       # sample.domain
 
 
 def check_pair_shapes(s):
@@ -58,6 +68,30 @@ def check_pair_shapes(s):
         f"model.image_shape={tuple(s.image_shape)} differ in height/width. Resize or "
         f"pad both fields to one size in config.data.preprocess (e.g. 'pad(2)' "
         "before the op that derives the source) and set both shapes to it.")
+
+
+def attribute_words(attributes):
+  """("thin/thick", ...) -> (("thin", "thick"), ...): each attribute's words
+  for bit 0 and bit 1."""
+  words = tuple(tuple(str(a).split("/")) for a in attributes)
+  if any(len(w) != 2 or not all(w) or "+" in str(a) for w, a in zip(words, attributes)):
+    raise ConfigError(
+        f"model.attributes={tuple(attributes)!r}: each attribute is its two words "
+        "for bit 0 and bit 1 joined by '/', without '+' (e.g. ('thin/thick', "
+        "'left/right')).")
+  return words
+
+
+def star_fields(config):
+  """StarGAN's fields of the model block (read for StarGAN only: runs of the
+  other models, written before they existed, lack them)."""
+  model = lambda name: require(config, f"model.{name}")
+  return dict(
+      domain_key=str(model("domain_key")), attributes=attribute_words(model("attributes")),
+      attribute_measure=str(model("attribute_measure")), d_layers=int(model("d_layers")),
+      n_critic=int(model("n_critic")), lambda_gp=float(model("lambda_gp")),
+      lambda_cls=float(model("lambda_cls")), lambda_rec=float(model("lambda_rec")),
+      domain=str(require(config, "sample.domain")))
 
 
 def read_settings(config):
@@ -80,11 +114,13 @@ def read_settings(config):
       lambda_identity=float(model("lambda_identity")), pool_size=int(model("pool_size")),
       optim=dict(require(config, "optim")), grid_rows=int(require(config, "sample.grid_rows")),
       direction=check_choice("sample.direction", require(config, "sample.direction"),
-                             DIRECTIONS))
+                             DIRECTIONS),
+      **(star_fields(config) if str(model("name")) == "stargan" else {}))
   check_pair_shapes(s)
   if s.generator == "unet":
     check_unet(s.num_downs, s.image_shape)
-  check_patchgan(s.n_layers, s.image_shape)
+  if s.name in PATCHGAN_MODELS:   # StarGAN's critic is checked by stargan.py
+    check_patchgan(s.n_layers, s.image_shape)
   return s
 
 

@@ -40,6 +40,12 @@ def create_players_state(rng, variables, optimizers, extra=None):
       stats=stats, rng=jnp.asarray(rng, jnp.uint32), extra=dict(extra or {}))
 
 
+def trained_players(state):
+  """``bundle["trained"]`` of a players model: every player's parameters
+  and statistics (no EMA; optimiser states stay out)."""
+  return {"params": state.params, "stats": state.stats}
+
+
 def apply_update(optimizer, grads, opt_state, params):
   """One optimiser step: (new params, new optimiser state)."""
   updates, opt_state = optimizer.update(grads, opt_state, params)

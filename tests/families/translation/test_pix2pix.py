@@ -125,7 +125,7 @@ def test_sample_grids_metrics_and_export():
     (dict(num_downs=5), "divisible by 32"),
     (dict(generator="vgg"), "Valid translation generator names: resnet, unet"),
     (dict(gan_mode="wgan"), "lsgan, vanilla"),
-    (dict(norm="layer"), "batch, instance, none"),
+    (dict(norm="layer"), "batch, instance, instance_affine, none"),
 ])
 def test_bad_settings_are_start_up_errors(model, match):
   with pytest.raises(ConfigError, match=match):
