@@ -44,7 +44,7 @@ import numpy as np
 
 from genjax.core.state import init_key, step_rng
 from genjax.data import domains as domains_lib
-from genjax.errors import ConfigError, unknown_name
+from genjax.errors import ConfigError
 from genjax.families.base import Family, cycle_to, pm1_to_unit
 from genjax.families.gan import losses as gan_losses
 from genjax.families.gan.models import apply_with_stats
@@ -80,13 +80,17 @@ def all_domains(num_attributes):
   return jnp.asarray(codes & 1, jnp.float32)
 
 
-def domain_bits_of(s, name):
+def domain_bits_of(s, name, where="sample.domain"):
   """The bits [K] of a domain's name; a ConfigError listing the trained
   domains for any other name."""
   names = domains_lib.domain_names(s.attributes)
   if name not in names:
-    raise unknown_name(f"StarGAN target domain (model.attributes={s.attributes})",
-                       name, names)
+    raise ConfigError(
+        f"{where}={name!r} is not a domain this StarGAN translates into. Its domains "
+        f"are {', '.join(names)}: one word per attribute of model.attributes "
+        f"({', '.join('/'.join(w) for w in s.attributes)}), joined by '+'"
+        + (", or 'random' (a uniform domain per image)." if where == "sample.domain"
+           else "; or pass the bits [B, K] themselves."))
   return all_domains(len(s.attributes))[names.index(name)]
 
 
@@ -249,7 +253,13 @@ def image_grids(s, nets, state, batch, rng):
 def translate(s, nets, bundle, x, domain):
   """Export: G's translations in [0, 1] of images ``x`` [B,H,W,C] in [-1, 1]
   into ``domain``, a domain's name (``domains.domain_names``) or bits [B, K]."""
-  bits = domain_bits_of(s, domain) if isinstance(domain, str) else jnp.asarray(domain)
+  bits = (domain_bits_of(s, domain, "translate's domain") if isinstance(domain, str)
+          else jnp.asarray(domain, jnp.float32))
+  if bits.ndim not in (1, 2) or bits.shape[-1] != len(s.attributes):
+    raise ConfigError(
+        f"translate's domain bits have shape {tuple(bits.shape)}, but this StarGAN "
+        f"was trained on {len(s.attributes)} attributes ({s.attributes}): pass "
+        f"[{len(s.attributes)}] or [B, {len(s.attributes)}] bits, or a domain's name.")
   bits = jnp.broadcast_to(bits, (x.shape[0], len(s.attributes)))
   return pm1_to_unit(translate_with(nets, bundle["trained"], x, bits))
 

@@ -223,6 +223,8 @@ def test_unknown_target_domain_lists_the_trained_ones():
   bundle = {"trained": fam.trained(state, True), "deps": {}}
   with pytest.raises(ConfigError, match="thin\\+left"):
     fam.exports["translate"](bundle, tiny_batch()["image"], "italic")
+  with pytest.raises(ConfigError, match="2 attributes"):
+    fam.exports["translate"](bundle, tiny_batch()["image"], jnp.ones((4, 3)))
   out = jax.jit(lambda b, x: fam.exports["translate"](b, x, "thick+left"))(
       bundle, tiny_batch()["image"])
   assert out.shape == (4, 8, 8, 1)
