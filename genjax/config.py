@@ -181,12 +181,12 @@ def shrink_for_smoke(c):
   Model sizes are shrunk by each experiment; this shrinks the run itself.
   """
   c.train.update(batch_size=16, num_steps=6, log_every=2, ckpt_every=3,
-                 sample_every=0, eval_every=0, eval_num_examples=32,
-                 eval_num_samples=32)
+                 sample_every=0, eval_every=0, eval_num_examples=16,
+                 eval_num_samples=16)
   c.data.shuffle_buffer = 1_000
-  c.eval.update(batch_size=16, num_examples=32, num_samples=32,
+  c.eval.update(batch_size=16, num_examples=16, num_samples=16,
                 sample_batch_size=16, reference_num_examples=64)
-  c.sample.update(num=16, grid_rows=2)
+  c.sample.update(num=8, grid_rows=2)
   return c
 
 
