@@ -25,7 +25,7 @@ constant for half the steps then linearly to 0 (the paper's 10 + 10 epochs
 on CelebA, scaled).
 """
 from genjax.config import parse_arg
-from genjax.families.translation.config import shrink_translation_for_smoke, stargan_config
+from genjax.families.translation.config import shrink_stargan_for_smoke, stargan_config
 
 
 def get_config(arg=None):
@@ -43,9 +43,6 @@ def get_config(arg=None):
                          "fid_mnist"),
                 batch_size=250, sample_batch_size=250, num_examples=2_000, num_samples=2_000)
   if smoke:
-    shrink_translation_for_smoke(c)
-    c.train.batch_size = 20
-    c.model.update(ngf=4, ndf=4, n_blocks=1)
-    c.optim.update(hold_steps=3, decay_steps=6)
+    shrink_stargan_for_smoke(c)
     c.eval.metrics = ("target_acc", "rec_error", "cond_acc_mnist")
   return c

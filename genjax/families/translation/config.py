@@ -52,10 +52,13 @@ def stargan_config():
   c.model.update(dict(
       name="stargan", generator="resnet", norm="instance_affine", dropout=False,
       n_blocks=6,
-      domain_key="domain",       # the batch field of each image's domain bits [K]
-      attributes=("thin/thick", "left/right"),   # each bit's words for 0/1
-      attribute_measure="mnist", # genjax.data.domains' measure of the bits of
-                                 # translations (target_acc); '' : none
+      domain_kind="attributes",  # attributes (bits [K] per image) | classes (an index)
+      domain_key="domain",       # the batch field of each image's domain
+      attributes=("thin/thick", "left/right"),   # attributes: each bit's words for 0/1
+      num_domains=0,             # classes: their number
+      domain_measure="mnist",    # what scores target_acc: a genjax.data.domains
+                                 # dataset (attributes) or a feature net with
+                                 # logits (classes); '': no target_acc
       d_layers=6,                # the critic's stride-2 layers (6 for 128 px)
       n_critic=5,                # critic iterations per G iteration (WGAN-GP)
       lambda_gp=10.0,            # gradient penalty weight (eq. 7's lambda_gp)
@@ -87,4 +90,13 @@ def shrink_translation_for_smoke(c):
   """The ``:smoke`` run: genjax.config.shrink_for_smoke and tiny players."""
   shrink_for_smoke(c)
   c.model.update(ngf=4, ndf=4, n_blocks=1)
+  return c
+
+
+def shrink_stargan_for_smoke(c):
+  """StarGAN's ``:smoke`` run: tiny players, 4 images per critic iteration
+  (5 per step), the learning rate's decay within the run."""
+  shrink_translation_for_smoke(c)
+  c.train.batch_size = 4 * c.model.n_critic
+  c.optim.update(hold_steps=3, decay_steps=6)
   return c

@@ -50,7 +50,9 @@ class Settings:
   direction: str       # sample.direction: 'AB' | 'BA'
   domain_key: str = "domain"   # StarGAN's (stargan.py)
   attributes: Tuple[Tuple[str, str], ...] = ()
-  attribute_measure: str = ""
+  domain_kind: str = "attributes"
+  num_domains: int = 0
+  domain_measure: str = ""
   d_layers: int = 6
   n_critic: int = 5
   lambda_gp: float = 10.0
@@ -88,7 +90,8 @@ def star_fields(config):
   model = lambda name: require(config, f"model.{name}")
   return dict(
       domain_key=str(model("domain_key")), attributes=attribute_words(model("attributes")),
-      attribute_measure=str(model("attribute_measure")), d_layers=int(model("d_layers")),
+      domain_kind=str(model("domain_kind")), num_domains=int(model("num_domains")),
+      domain_measure=str(model("domain_measure")), d_layers=int(model("d_layers")),
       n_critic=int(model("n_critic")), lambda_gp=float(model("lambda_gp")),
       lambda_cls=float(model("lambda_cls")), lambda_rec=float(model("lambda_rec")),
       domain=str(require(config, "sample.domain")))

@@ -43,12 +43,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.core.state import init_key, step_rng
-from genjax.data import domains as domains_lib
 from genjax.errors import ConfigError
 from genjax.families.base import Family, cycle_to, pm1_to_unit
 from genjax.families.gan import losses as gan_losses
 from genjax.families.gan.models import apply_with_stats
-from genjax.families.translation import losses, settings
+from genjax.families.translation import losses, settings, star_domains
 from genjax.families.translation.state import (apply_update, create_players_state,
                                                trained_players)
 from genjax.nn.star_discriminator import StarDiscriminator, check_star_discriminator
@@ -62,36 +61,30 @@ class Networks:
   generator: Any
   discriminator: Any
   optimizer: Any
+  domains: Any       # star_domains.AttributeDomains | ClassDomains
 
 
 def build_networks(s):
   """The reference's G (the ResNet translator with zero padding, 4x4
   resampling, affine instance norm, no biases) and D."""
+  domains = star_domains.domains_for(s)
   g = ResNetTranslator(s.image_shape[-1], s.n_blocks, s.ngf, s.norm, False,
                        padding="zeros", resample_kernel=4, head_bias=False)
-  d = StarDiscriminator(len(s.attributes), s.ndf, s.d_layers)
-  return Networks(g, d, settings.make_optimizer(s))
+  d = StarDiscriminator(domains.width, s.ndf, s.d_layers)
+  return Networks(g, d, settings.make_optimizer(s), domains)
 
 
-def all_domains(num_attributes):
-  """Every domain's bits [2^K, K], in ``domains.domain_names`` order (the
-  first attribute most significant: row i is i in binary)."""
-  codes = np.arange(2 ** num_attributes)[:, None] >> np.arange(num_attributes)[::-1]
-  return jnp.asarray(codes & 1, jnp.float32)
-
-
-def domain_bits_of(s, name, where="sample.domain"):
-  """The bits [K] of a domain's name; a ConfigError listing the trained
+def domain_code(nets, name, where="sample.domain"):
+  """The code [K] of a domain's name; a ConfigError listing the trained
   domains for any other name."""
-  names = domains_lib.domain_names(s.attributes)
+  names = nets.domains.names
   if name not in names:
     raise ConfigError(
         f"{where}={name!r} is not a domain this StarGAN translates into. Its domains "
-        f"are {', '.join(names)}: one word per attribute of model.attributes "
-        f"({', '.join('/'.join(w) for w in s.attributes)}), joined by '+'"
+        f"are {', '.join(names)}: {nets.domains.describe()}"
         + (", or 'random' (a uniform domain per image)." if where == "sample.domain"
-           else "; or pass the bits [B, K] themselves."))
-  return all_domains(len(s.attributes))[names.index(name)]
+           else "; or pass the codes [B, K] themselves."))
+  return nets.domains.codes[names.index(name)]
 
 
 def with_domain(x, bits):
@@ -109,18 +102,30 @@ def generate(nets, g_params, g_stats, x, bits, train=False):
 
 def init(s, nets, rng, example_batch):
   """A fresh PlayersState with players 'G' and 'D'."""
-  bits = example_batch.get(s.domain_key) if example_batch else None
-  if bits is not None and bits.shape[-1] != len(s.attributes):
-    raise ConfigError(
-        f"The data's {s.domain_key!r} field holds {bits.shape[-1]} domain bits per image, "
-        f"but model.attributes names {len(s.attributes)}: {s.attributes}. Make them "
-        "agree (one 'word0/word1' per bit, in the data's order).")
+  field = example_batch.get(s.domain_key) if example_batch else None
+  if field is not None:
+    check_domain_field(s, nets, field)
   g_rng, d_rng, state_rng = jax.random.split(rng, 3)
   x = jnp.zeros((1,) + s.image_shape, jnp.float32)
-  bits = jnp.zeros((1, len(s.attributes)), jnp.float32)
-  variables = {"G": nets.generator.init(init_key(g_rng), with_domain(x, bits)),
+  code = jnp.zeros((1, nets.domains.width), jnp.float32)
+  variables = {"G": nets.generator.init(init_key(g_rng), with_domain(x, code)),
                "D": nets.discriminator.init(init_key(d_rng), x)}
   return create_players_state(state_rng, variables, {"G": nets.optimizer, "D": nets.optimizer})
+
+
+def check_domain_field(s, nets, field):
+  """ConfigError unless the data's domain field fits ``model.domain_kind``:
+  bits [B, K] for attributes, class indices [B] for classes."""
+  shape = tuple(np.shape(field))
+  if s.domain_kind == "attributes" and (len(shape) != 2 or shape[-1] != nets.domains.width):
+    raise ConfigError(
+        f"The data's {s.domain_key!r} field has shape {shape}: StarGAN's attribute "
+        f"domains need {nets.domains.width} bits per image ([B, {nets.domains.width}]), "
+        f"one per entry of model.attributes {s.attributes}. Make them agree.")
+  if s.domain_kind == "classes" and len(shape) != 1:
+    raise ConfigError(
+        f"The data's {s.domain_key!r} field has shape {shape}: StarGAN's class domains "
+        "need one class index per image ([B], e.g. model.domain_key='label').")
 
 
 def summed_scores(nets, d_params, x):
@@ -133,7 +138,7 @@ def critic_objective(s, nets, d_params, x, bits, fake, rng):
   real_src, real_cls = nets.discriminator.apply({"params": d_params}, x)
   fake_src, _ = nets.discriminator.apply({"params": d_params}, fake)
   adversarial = losses.wasserstein_critic_loss(real_src, fake_src)
-  classification = losses.domain_classification_loss(real_cls, bits)
+  classification = nets.domains.classification_loss(real_cls, bits)
   penalty = gan_losses.gradient_penalty(
       functools.partial(summed_scores, nets, d_params), x, fake, rng)
   loss = adversarial + s.lambda_cls * classification + s.lambda_gp * penalty
@@ -146,23 +151,23 @@ def generator_objective(s, nets, d_params, g_stats, x, bits, target, g_params):
   src, cls = nets.discriminator.apply({"params": d_params}, fake)
   rec, g_stats = generate(nets, g_params, g_stats, fake, bits, train=True)
   adversarial = -jnp.mean(src)
-  classification = losses.domain_classification_loss(cls, target)
+  classification = nets.domains.classification_loss(cls, target)
   reconstruction = losses.l1(rec, x)
   loss = adversarial + s.lambda_cls * classification + s.lambda_rec * reconstruction
   return loss, (g_stats, dict(loss=loss, g_adv=adversarial, g_cls=classification,
                               rec=reconstruction))
 
 
-def chunks(s, batch):
-  """(images, bits) each cut into n_critic chunks [n_critic, B / n_critic, ...]."""
+def chunks(s, nets, batch):
+  """(images, domain codes) each cut into n_critic chunks [n_critic, B / n_critic, ...]."""
   cut = lambda v: v.reshape((s.n_critic, v.shape[0] // s.n_critic) + v.shape[1:])
-  return cut(batch[s.source_key]), cut(batch[s.domain_key].astype(jnp.float32))
+  return cut(batch[s.source_key]), cut(nets.domains.of_batch(batch[s.domain_key]))
 
 
 def train_step(s, nets, state, batch):
   """n_critic StarGAN iterations (module doc): (new state, metrics)."""
   rng = step_rng(state.rng, state.step)
-  xs, bits = chunks(s, batch)
+  xs, bits = chunks(s, nets, batch)
   g_params, g_stats = state.params["G"], state.stats["G"]
 
   def critic_iteration(carry, inputs):
@@ -194,41 +199,32 @@ def translate_with(nets, t, x, bits):
   return generate(nets, t["params"]["G"], t["stats"]["G"], x, bits)[0]
 
 
-def measured_bits(s, images, labels):
-  """The attribute bits [B, K] measured on images in [0, 1] of sources with
-  ``labels`` (genjax.data.domains, on the host)."""
-  shape = jax.ShapeDtypeStruct((images.shape[0], len(s.attributes)), jnp.float32)
-  measure = lambda x, y: domains_lib.domain_bits(np.asarray(x) * 255.0, y,
-                                                 s.attribute_measure)
-  return jax.pure_callback(measure, shape, images, labels, vmap_method="sequential")
-
-
 def eval_translations(s, nets, state, batch, rng):
-  """``target_acc``, ``attribute_acc`` and ``rec_error`` per example, over
-  translations into every domain (module doc)."""
+  """``target_acc`` (and ``attribute_acc`` for attributes) and ``rec_error``
+  per example, over translations into every domain (module doc)."""
   del rng
   t = trained_players(state)
-  x, own = batch[s.source_key], batch[s.domain_key].astype(jnp.float32)
+  x, own = batch[s.source_key], nets.domains.of_batch(batch[s.domain_key])
   out = {name: [] for name in EVAL_METRICS}
-  for target in all_domains(len(s.attributes)):
+  for target in nets.domains.codes:
     target = jnp.broadcast_to(target, own.shape)
     fake = translate_with(nets, t, x, target)
     rec = translate_with(nets, t, fake, own)
     out["rec_error"].append(jnp.mean(jnp.abs(pm1_to_unit(rec) - pm1_to_unit(x)),
                                      axis=(1, 2, 3)))
-    if s.attribute_measure:
-      right = measured_bits(s, pm1_to_unit(fake), batch["label"]) == target
-      out["target_acc"].append(jnp.all(right, axis=-1))
-      out["attribute_acc"].append(jnp.mean(right, axis=-1))
+    if s.domain_measure:
+      hit, share = nets.domains.hits(pm1_to_unit(fake), batch["label"], target)
+      out["target_acc"].append(hit)
+      out["attribute_acc"].append(share)
   return {name: jnp.mean(jnp.stack(v).astype(jnp.float32), axis=0)
           for name, v in out.items() if v}
 
 
-def sample_targets(s, rng, num):
-  """The bits [num, K] of ``sample.domain``: uniform domains, or the named one."""
+def sample_targets(s, nets, rng, num):
+  """The codes [num, K] of ``sample.domain``: uniform domains, or the named one."""
   if s.domain == "random":
-    return jax.random.bernoulli(rng, 0.5, (num, len(s.attributes))).astype(jnp.float32)
-  return jnp.broadcast_to(domain_bits_of(s, s.domain), (num, len(s.attributes)))
+    return nets.domains.random_codes(rng, num)
+  return jnp.broadcast_to(domain_code(nets, s.domain), (num, nets.domains.width))
 
 
 def sample(s, nets, state, rng, num, cond=None):
@@ -236,36 +232,38 @@ def sample(s, nets, state, rng, num, cond=None):
   in [0, 1] (``cond_acc_<net>`` against their labels: class preservation)."""
   x = cycle_to(settings.sources_of(s, cond), num)
   return pm1_to_unit(translate_with(nets, trained_players(state), x,
-                                    sample_targets(s, rng, num)))
+                                    sample_targets(s, nets, rng, num)))
 
 
 def image_grids(s, nets, state, batch, rng):
   """``domains``: per eval image, the input | its translation into each
-  domain, in ``domains.domain_names`` order."""
+  domain, in the order of ``nets.domains.names``."""
   del rng
   t = trained_players(state)
   x = cycle_to(batch[s.source_key], s.grid_rows)
   rows = [x] + [translate_with(nets, t, x, jnp.broadcast_to(c, (x.shape[0], c.shape[0])))
-                for c in all_domains(len(s.attributes))]
+                for c in nets.domains.codes]
   return {"domains": jnp.stack([pm1_to_unit(r) for r in rows], axis=1)}
 
 
 def translate(s, nets, bundle, x, domain):
   """Export: G's translations in [0, 1] of images ``x`` [B,H,W,C] in [-1, 1]
-  into ``domain``, a domain's name (``domains.domain_names``) or bits [B, K]."""
-  bits = (domain_bits_of(s, domain, "translate's domain") if isinstance(domain, str)
+  into ``domain``, a domain's name (``nets.domains.names``) or codes [B, K]."""
+  del s
+  width = nets.domains.width
+  code = (domain_code(nets, domain, "translate's domain") if isinstance(domain, str)
           else jnp.asarray(domain, jnp.float32))
-  if bits.ndim not in (1, 2) or bits.shape[-1] != len(s.attributes):
+  if code.ndim not in (1, 2) or code.shape[-1] != width:
     raise ConfigError(
-        f"translate's domain bits have shape {tuple(bits.shape)}, but this StarGAN "
-        f"was trained on {len(s.attributes)} attributes ({s.attributes}): pass "
-        f"[{len(s.attributes)}] or [B, {len(s.attributes)}] bits, or a domain's name.")
-  bits = jnp.broadcast_to(bits, (x.shape[0], len(s.attributes)))
-  return pm1_to_unit(translate_with(nets, bundle["trained"], x, bits))
+        f"translate's domain codes have shape {tuple(code.shape)}, but this StarGAN "
+        f"was trained on codes of width {width}: pass [{width}] or [B, {width}] codes "
+        f"({nets.domains.describe_codes()}), or a domain's name.")
+  code = jnp.broadcast_to(code, (x.shape[0], width))
+  return pm1_to_unit(translate_with(nets, bundle["trained"], x, code))
 
 
 def check_stargan(s, config_batch_size):
-  """Start-up errors: chunks, the critic's shape, the measure, sample.domain."""
+  """Start-up errors: chunks and the critic's shape."""
   if s.n_critic < 1 or config_batch_size % s.n_critic:
     raise ConfigError(
         f"StarGAN cuts each batch into model.n_critic={s.n_critic} chunks (one per "
@@ -273,26 +271,19 @@ def check_stargan(s, config_batch_size):
         f"multiple of it (e.g. {max(s.n_critic, 1) * 16} for the reference's 16 images "
         "per iteration).")
   check_star_discriminator(s.d_layers, s.image_shape)
-  if s.attribute_measure:
-    domains_lib.check_domain_dataset(s.attribute_measure)
-    words = domains_lib.WORDS[s.attribute_measure]
-    if tuple(s.attributes) != tuple(words):
-      raise ConfigError(
-          f"model.attribute_measure={s.attribute_measure!r} measures the attributes "
-          f"{words}, but model.attributes={s.attributes}: set model.attributes to "
-          f"{tuple('/'.join(w) for w in words)} or model.attribute_measure=''.")
-  if s.domain != "random":
-    domain_bits_of(s, s.domain)
 
 
 def make_stargan_family(config, deps=None):
   del deps
   s = settings.read_settings(config)
-  check_stargan(s, int(config.train.batch_size))
   nets = build_networks(s)
+  check_stargan(s, int(config.train.batch_size))
+  if s.domain != "random":
+    domain_code(nets, s.domain)
   bind = lambda fn: functools.partial(fn, s, nets)
   measured = bind(eval_translations)
-  names = EVAL_METRICS if s.attribute_measure else ("rec_error",)
+  names = (EVAL_METRICS if s.domain_measure and s.domain_kind == "attributes"
+           else ("target_acc", "rec_error") if s.domain_measure else ("rec_error",))
   return Family(
       family="translation", model="stargan", init=bind(init), train_step=bind(train_step),
       eval_metrics={name: measured for name in names}, sample=bind(sample),

@@ -11,7 +11,7 @@ import pytest
 
 from genjax.data import domains
 from genjax.errors import ConfigError
-from genjax.families.translation import stargan
+from genjax.families.translation import stargan, star_domains
 from genjax.families.translation.config import stargan_config
 from genjax.families.translation.family import make_family
 from genjax.nn.star_discriminator import StarDiscriminator
@@ -210,7 +210,8 @@ def test_domain_bits_of_drawn_strokes():
 def test_domain_order_and_names():
   assert domains.domain_names(domains.WORDS["mnist"]) == (
       "thin+left", "thin+right", "thick+left", "thick+right")
-  np.testing.assert_array_equal(stargan.all_domains(2), [[0, 0], [0, 1], [1, 0], [1, 1]])
+  np.testing.assert_array_equal(star_domains.attribute_codes(2),
+                                [[0, 0], [0, 1], [1, 0], [1, 1]])
 
 
 def test_unknown_target_domain_lists_the_trained_ones():
@@ -223,7 +224,7 @@ def test_unknown_target_domain_lists_the_trained_ones():
   bundle = {"trained": fam.trained(state, True), "deps": {}}
   with pytest.raises(ConfigError, match="thin\\+left"):
     fam.exports["translate"](bundle, tiny_batch()["image"], "italic")
-  with pytest.raises(ConfigError, match="2 attributes"):
+  with pytest.raises(ConfigError, match="codes of width 2"):
     fam.exports["translate"](bundle, tiny_batch()["image"], jnp.ones((4, 3)))
   out = jax.jit(lambda b, x: fam.exports["translate"](b, x, "thick+left"))(
       bundle, tiny_batch()["image"])
@@ -233,7 +234,10 @@ def test_unknown_target_domain_lists_the_trained_ones():
 @pytest.mark.parametrize("change, message", [
     (dict(batch_size=5), "multiple"),
     (dict(image_shape=(12, 12, 1), source_shape=(12, 12, 1), d_layers=3), "divisible"),
-    (dict(attributes=("a/b", "c/d")), "attribute_measure"),
+    (dict(attributes=("a/b", "c/d")), "domain_measure"),
+    (dict(domain_kind="labels"), "attributes, classes"),
+    (dict(domain_kind="classes", num_domains=1), "at least 2"),
+    (dict(domain_kind="classes", num_domains=3, domain_measure="cifar"), "fashion_mnist"),
     (dict(attributes=("thin", "left/right")), "two words"),
 ])
 def test_startup_errors(change, message):
@@ -245,22 +249,52 @@ def test_startup_errors(change, message):
     make_family(c)
 
 
-def test_domain_field_width_must_match_attributes():
+def test_domain_field_must_fit_the_domain_kind():
   fam = make_family(tiny_config())
   batch = dict(tiny_batch(), domain=jnp.zeros((4, 3)))
-  with pytest.raises(ConfigError, match="3 domain bits"):
+  with pytest.raises(ConfigError, match="need 2 bits per image"):
     fam.init(jax.random.PRNGKey(0), batch)
+  fam = make_family(tiny_config(domain_kind="classes", num_domains=3, domain_key="domain",
+                                domain_measure=""))
+  with pytest.raises(ConfigError, match="one class index per image"):
+    fam.init(jax.random.PRNGKey(0), batch)
+
+
+def test_class_domains_use_one_hot_codes_and_softmax_cross_entropy():
+  """RaFD's kind: the class index's one-hot vector is G's code, D_cls's loss
+  is -mean log softmax(logits)[class] (by hand), a step runs, and the
+  domains are named by index."""
+  c = tiny_config(domain_kind="classes", num_domains=3, domain_key="label",
+                  domain_measure="")
+  fam = make_family(c)
+  nets = fam.train_step.args[1]
+  labels = jnp.asarray([2, 0, 1, 2])
+  np.testing.assert_array_equal(nets.domains.of_batch(labels),
+                                np.eye(3)[np.asarray(labels)])
+  logits = jnp.asarray([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+  codes = jnp.asarray([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+  p = np.exp(np.asarray(logits)) / np.exp(np.asarray(logits)).sum(-1, keepdims=True)
+  np.testing.assert_allclose(float(nets.domains.classification_loss(logits, codes)),
+                             -(np.log(p[0, 1]) + np.log(p[1, 0])) / 2, rtol=1e-6)
+  assert nets.domains.names == ("0", "1", "2")
+  batch = dict(tiny_batch(), label=labels)
+  state = fam.init(jax.random.PRNGKey(0), batch)
+  new, metrics = jax.jit(fam.train_step)(state, batch)
+  assert int(new.step) == 1 and np.isfinite(float(metrics["d_cls"]))
 
 
 def test_target_acc_measures_what_the_data_op_labels():
   """The eval metric's measure (a host callback inside jit, on images in
-  [0, 1]) gives the data op's bits on real digits."""
+  [0, 1]) gives the data op's bits on real digits: each digit hits its own
+  domain's code and misses the code with both bits flipped."""
   from genjax.data.sources import load_mnist_arrays
   images, labels = load_mnist_arrays()["test"]
   images, labels = images[:32], labels[:32]
-  s = make_family(tiny_config(image_shape=(28, 28, 1), source_shape=(28, 28, 1))
-                  ).train_step.args[0]
-  op_bits = np.asarray(domains.attribute_domain({"image": images, "label": labels}, None))
-  measured = jax.jit(lambda x, y: stargan.measured_bits(s, x, y))(
-      jnp.asarray(images, jnp.float32) / 255.0, jnp.asarray(labels))
-  np.testing.assert_array_equal(np.asarray(measured), op_bits)
+  own = np.asarray(domains.attribute_domain({"image": images, "label": labels}, None))
+  measure = star_domains.AttributeDomains(domains.WORDS["mnist"], "mnist")
+  hits = jax.jit(measure.hits)
+  x = jnp.asarray(images, jnp.float32) / 255.0
+  all_right, share = hits(x, jnp.asarray(labels), jnp.asarray(own))
+  assert bool(jnp.all(all_right)) and bool(jnp.all(share == 1))
+  all_right, share = hits(x, jnp.asarray(labels), jnp.asarray(1 - own))
+  assert not bool(jnp.any(all_right)) and bool(jnp.all(share == 0))
