@@ -11,6 +11,7 @@ import json
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.peers import write_json
 from genjax.data.font_digits import load_font_digits_arrays
 from genjax.eval.features import load_feature_net, quantize
 
@@ -33,11 +34,9 @@ def main():
             "date": datetime.date.today().isoformat(), "net": "mnist"}
   for split, (images, labels) in splits.items():
     result[split] = {"images": int(len(images)), "accuracy": accuracy(net, images, labels)}
-  text = json.dumps(result, indent=1)
-  print(text)
+  print(json.dumps(result, indent=1))
   if args.out:
-    with open(args.out, "w") as f:
-      f.write(text + "\n")
+    write_json(args.out, result)
 
 
 if __name__ == "__main__":

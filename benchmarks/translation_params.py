@@ -18,8 +18,9 @@ import platform
 import jax
 import numpy as np
 
-from genjax.families.translation.family import make_family
 from benchmarks.memory import load_config
+from benchmarks.peers import write_json
+from genjax.families.translation.family import make_family
 
 STARGAN = "experiments/gan/stargan_mnist_attributes.py"
 CYCLEGAN = "experiments/gan/cyclegan_mnist_fonts.py"
@@ -53,11 +54,9 @@ def main():
   }
   result["ratio_all_pairs_to_stargan"] = round(
       result["cyclegan_all_pairs"] / result["stargan_total"], 2)
-  text = json.dumps(result, indent=1)
-  print(text)
+  print(json.dumps(result, indent=1))
   if args.out:
-    with open(args.out, "w") as f:
-      f.write(text + "\n")
+    write_json(args.out, result)
 
 
 if __name__ == "__main__":
