@@ -55,7 +55,7 @@ def sr3_config(arg, task, dataset):
                 num_examples=1_000, batch_size=250, sample_batch_size=250)
   if arg == "smoke":
     shrink_for_smoke(c)
-    # ddpm_mnist's smoke U-Net: one level, no attention, a 20-step chain.
+    # ddpm_mnist's smoke U-Net (one level, no attention) on a 20-step chain.
     c.model.update(ch=16, ch_mult=(1,), attn_resolutions=(), timesteps=20)
     c.sample.update(steps=5)
     c.optim.update(warmup_steps=1, decay_steps=6)
