@@ -182,3 +182,16 @@ def program_group(path):
   key = json.dumps({"family": c.family, "model": c.model.to_dict(),
                     "batch": c.train.batch_size}, sort_keys=True, default=str)
   return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+def sgd_rates(optimizer, n):
+  """The learning rate of each of ``n`` updates of an SGD ``optimizer`` (no
+  momentum): the negated update of a unit gradient on a scalar."""
+  import jax.numpy as jnp
+  import numpy as np
+  w = {"w": jnp.zeros(())}
+  state, out = optimizer.init(w), []
+  for _ in range(n):
+    update, state = optimizer.update({"w": jnp.ones(())}, state, w)
+    out.append(-float(update["w"]))
+  return np.asarray(out)

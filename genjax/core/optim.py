@@ -263,6 +263,22 @@ def ema_decay_warmup(step, decay):
   return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
 
 
+STEP_FIELDS = ("warmup_steps", "hold_steps", "decay_steps")   # schedule fields, in steps
+
+
+def per_update_schedule(optim, updates_per_step):
+  """``optim`` (a config's optim block, as a dict) for a player updated
+  ``updates_per_step`` times per training step (a critic's n_critic): optax
+  counts a schedule in the optimiser's own updates, so the step fields are
+  stretched by that factor and its learning rate follows the step counter
+  as the other players' does."""
+  optim = dict(optim)
+  for key in STEP_FIELDS:
+    if optim.get(key):
+      optim[key] = optim[key] * updates_per_step
+  return optim
+
+
 def optimizer_from_config(optim):
   """``(optimizer, ema_decay)`` of a config's ``optim`` block: the optax
   transformation of its fields (``groups`` included; a block without it, as

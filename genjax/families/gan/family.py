@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import optax
 
 from genjax.config import require
-from genjax.core.optim import make_optimizer, optimizer_from_config
+from genjax.core.optim import make_optimizer, optimizer_from_config, per_update_schedule
 from genjax.core.precision import read_compute_dtype, require_float32
 from genjax.core.state import init_key
 from genjax.errors import ConfigError, check_choice
@@ -226,8 +226,10 @@ def build_networks(settings):
       spectral_norm=settings.spectral_norm, d_batch_norm=settings.d_batch_norm,
       stylegan2=settings.stylegan2, progan=settings.progan)
   g_optimizer, ema_decay = optimizer_from_config(settings.optim)
-  # optim.groups (trainable groups) name G's parameters: D trains whole.
-  d_optimizer = make_optimizer(**dict(settings.optim, lr=settings.d_lr, groups=()))
+  # optim.groups (trainable groups) name G's parameters: D trains whole. D
+  # takes n_critic updates per step: its schedule counts them.
+  d_optimizer = make_optimizer(**per_update_schedule(
+      dict(settings.optim, lr=settings.d_lr, groups=()), settings.n_critic))
   return Networks(generator, discriminator, g_optimizer, d_optimizer, ema_decay)
 
 

@@ -12,7 +12,7 @@ from typing import Any, Tuple
 import jax.numpy as jnp
 
 from genjax.config import require
-from genjax.core.optim import optimizer_from_config
+from genjax.core.optim import optimizer_from_config, per_update_schedule
 from genjax.errors import ConfigError, check_choice
 from genjax.nn.norms import IMAGE_NORMS
 from genjax.nn.patchgan import PatchGAN, check_patchgan
@@ -138,9 +138,11 @@ def make_discriminator(s):
   return PatchGAN(s.ndf, s.n_layers, s.norm)
 
 
-def make_optimizer(s):
-  """Every player's optimiser (the references use one Adam setting for all)."""
-  optimizer, _ = optimizer_from_config(s.optim)
+def make_optimizer(s, updates_per_step=1):
+  """Every player's optimiser (the references use one Adam setting for all);
+  a player updated ``updates_per_step`` times per step (StarGAN's critic)
+  gets its schedule in its own updates (``optim.per_update_schedule``)."""
+  optimizer, _ = optimizer_from_config(per_update_schedule(s.optim, updates_per_step))
   return optimizer
 
 

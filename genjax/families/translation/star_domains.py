@@ -24,6 +24,7 @@ import numpy as np
 
 from genjax.data import domains as domains_lib
 from genjax.errors import ConfigError, check_choice
+from genjax.eval.extract import fit_to_net
 from genjax.eval.features import FEATURE_NETS, load_feature_net, quantize
 from genjax.families.translation import losses
 
@@ -122,6 +123,7 @@ class ClassDomains:
   def hits(self, images01, labels, codes):
     """(the classifier names the target [B], the same [B])."""
     del labels
+    images01 = fit_to_net(images01, self.net.input_shape)   # e.g. 32 px -> 28
     logits = self.net.apply(self.net.params, quantize(images01))["logits"]
     right = jnp.argmax(logits, -1) == jnp.argmax(codes, -1)
     return right, right.astype(jnp.float32)

@@ -60,8 +60,9 @@ EVAL_METRICS = ("target_acc", "attribute_acc", "rec_error")
 class Networks:
   generator: Any
   discriminator: Any
-  optimizer: Any
-  domains: Any       # star_domains.AttributeDomains | ClassDomains
+  optimizer: Any      # G's
+  d_optimizer: Any    # D's: its schedule counts n_critic updates per step
+  domains: Any        # star_domains.AttributeDomains | ClassDomains
 
 
 def build_networks(s):
@@ -71,7 +72,8 @@ def build_networks(s):
   g = ResNetTranslator(s.image_shape[-1], s.n_blocks, s.ngf, s.norm, False,
                        padding="zeros", resample_kernel=4, head_bias=False)
   d = StarDiscriminator(domains.width, s.ndf, s.d_layers)
-  return Networks(g, d, settings.make_optimizer(s), domains)
+  return Networks(g, d, settings.make_optimizer(s),
+                  settings.make_optimizer(s, updates_per_step=s.n_critic), domains)
 
 
 def domain_code(nets, name, where="sample.domain"):
@@ -110,7 +112,8 @@ def init(s, nets, rng, example_batch):
   code = jnp.zeros((1, nets.domains.width), jnp.float32)
   variables = {"G": nets.generator.init(init_key(g_rng), with_domain(x, code)),
                "D": nets.discriminator.init(init_key(d_rng), x)}
-  return create_players_state(state_rng, variables, {"G": nets.optimizer, "D": nets.optimizer})
+  return create_players_state(state_rng, variables,
+                              {"G": nets.optimizer, "D": nets.d_optimizer})
 
 
 def check_domain_field(s, nets, field):
@@ -178,7 +181,7 @@ def train_step(s, nets, state, batch):
     grads, terms = jax.grad(
         lambda p: critic_objective(s, nets, p, x, c, fake, jax.random.fold_in(key, 1)),
         has_aux=True)(d_params)
-    d_params, d_opt = apply_update(nets.optimizer, grads, d_opt, d_params)
+    d_params, d_opt = apply_update(nets.d_optimizer, grads, d_opt, d_params)
     return (d_params, d_opt), (target, terms)
 
   keys = jax.random.split(rng, s.n_critic)

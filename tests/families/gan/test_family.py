@@ -14,7 +14,7 @@ from genjax.errors import ConfigError
 from genjax.families.gan import family, losses, models, steps
 from genjax.families.gan.config import default_config
 from genjax.families.gan.family import make_family
-from tests.helpers import run_python_result
+from tests.helpers import run_python_result, sgd_rates
 
 B, SHAPE = 6, (4, 4, 1)
 
@@ -36,6 +36,18 @@ def assert_same_trees(a, b, **tolerance):
   assert [p for p, _ in a] == [p for p, _ in b]
   for (path, x), (_, y) in zip(a, b):
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), err_msg=path, **tolerance)
+
+
+def test_critic_schedule_counts_its_n_critic_updates_per_step():
+  """D's schedule is stretched by n_critic (optax counts its own updates):
+  its (k n_critic)-th update has the lr fraction of G's k-th (TTUR: d_lr 0.05
+  against G's 0.1), not a schedule run n_critic times faster."""
+  c = _tiny_config(n_critic=3)
+  c.optim.update(schedule="linear", hold_steps=1, decay_steps=5)
+  nets = family.build_networks(family.read_settings(c))
+  g_rates, d_rates = sgd_rates(nets.g_optimizer, 5), sgd_rates(nets.d_optimizer, 15)
+  np.testing.assert_allclose(d_rates[::3] / 0.05, g_rates / 0.1, rtol=1e-6)
+  assert g_rates[-1] > 0 and d_rates[-1] > 0
 
 
 # --------------------------------------------------------------------------

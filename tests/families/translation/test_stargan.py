@@ -17,6 +17,7 @@ from genjax.families.translation.family import make_family
 from genjax.nn.star_discriminator import StarDiscriminator
 from genjax.nn.translation_generators import ResNetTranslator
 from tests.families.gan.test_family import assert_same_trees
+from tests.helpers import sgd_rates
 
 LR = 0.01
 
@@ -149,6 +150,22 @@ def test_train_step_is_n_critic_reference_iterations_on_chunks():
     except AssertionError:
       pass
   assert matches == 1
+
+
+def test_critic_learning_rate_follows_the_step_counter():
+  """D takes n_critic updates per step; optax counts a schedule in its own
+  updates, so without stretching a decaying learning rate reaches 0 after
+  decay_steps / n_critic steps. With SGD and a unit gradient each update is
+  -lr(count): D's (k n_critic)-th update equals G's k-th, and G's follows
+  the config (2 steps at lr, then linear to 0 at step 10)."""
+  c = tiny_config(n_critic=4)
+  c.train.batch_size = 8
+  c.optim.update(schedule="linear", hold_steps=2, decay_steps=10)
+  nets = make_family(c).train_step.args[1]
+  g_rates, d_rates = sgd_rates(nets.optimizer, 10), sgd_rates(nets.d_optimizer, 40)
+  np.testing.assert_allclose(d_rates[::4], g_rates, rtol=1e-6)
+  expected = LR * np.clip((10 - np.arange(10)) / 8, 0, 1)
+  np.testing.assert_allclose(g_rates, expected, rtol=1e-6, atol=1e-12)
 
 
 def test_gradient_penalty_matches_finite_differences():
