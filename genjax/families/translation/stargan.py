@@ -24,7 +24,8 @@ Steps. The reference trains D on every iteration and G on every
 n_critic) is cut into n_critic chunks; D takes one update per chunk
 (``lax.scan``), then G one update on the last chunk with its targets, as
 the reference's G step reuses the D step's batch. The learning-rate
-schedule therefore counts G iterations (the reference's iterations / 5).
+schedule therefore counts G iterations (the reference's iterations / 5); D's
+optimiser has it stretched by n_critic (optim.per_update_schedule).
 
 Evaluation: ``target_acc``, the share of translations whose attributes,
 measured on the generated image (genjax.data.domains, the same measure that
