@@ -8,8 +8,8 @@
       L_id = E ||G(y) - y||_1 + E ||F(x) - x||_1 with weight 0.5 lambda.
   StarGAN (Choi et al. 2018, eq. 4):  L_rec = E ||x - G(G(x, c), c')||_1, lambda_rec = 10.
 """
-import jax
 import jax.numpy as jnp
+import optax
 
 from genjax.families.gan import losses as gan_losses
 
@@ -54,16 +54,22 @@ def patch_generator_loss(mode, fake_logits):
   return 2.0 * gan_losses.generator_loss("least_squares", f)
 
 
+
 def domain_classification_loss(logits, bits):
   """StarGAN's L_cls (eq. 2 and 3) for binary attributes: the binary
   cross-entropy of D_cls's logits [B, K] against the domain bits [B, K],
   summed over the attributes and averaged over the batch (the reference's
   ``binary_cross_entropy_with_logits(..., size_average=False) / B``)."""
-  per_bit = bits * jax.nn.softplus(-logits) + (1.0 - bits) * jax.nn.softplus(logits)
-  return jnp.sum(per_bit) / logits.shape[0]
+  return jnp.sum(optax.sigmoid_binary_cross_entropy(logits, bits)) / logits.shape[0]
 
 
-def wasserstein_critic_loss(real_scores, fake_scores):
+def critic_loss(real_scores, fake_scores):
   """-E D_src(x) + E D_src(G(x, c)) over every patch score (StarGAN eq. 8's
-  adversarial part; the reference's means over batch and map)."""
-  return jnp.mean(fake_scores) - jnp.mean(real_scores)
+  adversarial part): the GAN family's Wasserstein loss on the flat maps."""
+  return gan_losses.discriminator_loss("wasserstein", real_scores.reshape(-1),
+                                       fake_scores.reshape(-1))
+
+
+def critic_generator_loss(fake_scores):
+  """-E D_src(G(x, c)) over every patch score."""
+  return gan_losses.generator_loss("wasserstein", fake_scores.reshape(-1))

@@ -21,6 +21,7 @@ from typing import Any, Tuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from genjax.data import domains as domains_lib
 from genjax.errors import ConfigError, check_choice
@@ -115,7 +116,7 @@ class ClassDomains:
   def classification_loss(self, logits, codes):
     """The reference's ``F.cross_entropy``: mean over the batch of -log
     softmax(logits)[target]."""
-    return -jnp.mean(jnp.sum(codes * jax.nn.log_softmax(logits), axis=-1))
+    return jnp.mean(optax.softmax_cross_entropy(logits, codes))
 
   def random_codes(self, rng, num):
     return jax.nn.one_hot(jax.random.randint(rng, (num,), 0, self.num), self.num)

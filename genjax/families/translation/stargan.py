@@ -141,7 +141,7 @@ def critic_objective(s, nets, d_params, x, bits, fake, rng):
   """L_D of one chunk (module doc): (loss, its terms)."""
   real_src, real_cls = nets.discriminator.apply({"params": d_params}, x)
   fake_src, _ = nets.discriminator.apply({"params": d_params}, fake)
-  adversarial = losses.wasserstein_critic_loss(real_src, fake_src)
+  adversarial = losses.critic_loss(real_src, fake_src)
   classification = nets.domains.classification_loss(real_cls, bits)
   penalty = gan_losses.gradient_penalty(
       functools.partial(summed_scores, nets, d_params), x, fake, rng)
@@ -154,7 +154,7 @@ def generator_objective(s, nets, d_params, g_stats, x, bits, target, g_params):
   fake, g_stats = generate(nets, g_params, g_stats, x, target, train=True)
   src, cls = nets.discriminator.apply({"params": d_params}, fake)
   rec, g_stats = generate(nets, g_params, g_stats, fake, bits, train=True)
-  adversarial = -jnp.mean(src)
+  adversarial = losses.critic_generator_loss(src)
   classification = nets.domains.classification_loss(cls, target)
   reconstruction = losses.l1(rec, x)
   loss = adversarial + s.lambda_cls * classification + s.lambda_rec * reconstruction
